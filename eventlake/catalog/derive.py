@@ -1,0 +1,244 @@
+"""Everything derived from the event catalog: validation models, Spark schemas, DDL, fixtures.
+
+Nothing in here names an event field: add or change a field in :mod:`eventlake.catalog.events` and
+every artefact below follows.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from eventlake.catalog.events import EVENT_TYPES
+from eventlake.catalog.types import Choice, EventType, Integer, Money, Text, Timestamp
+
+USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]+$"
+
+#: Envelope columns present on every event (name, Spark type name, Hive type, description).
+ENVELOPE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("event_id", "string", "Unique, time-ordered id (UUIDv7); a client retry reuses it."),
+    ("event_type", "string", "Wire name of the event type, <domain>.<name>."),
+    ("schema_version", "int", "Version of the event type's declaration."),
+    ("event_time", "timestamp", "When it happened, by the client (UTC)."),
+    ("received_at", "timestamp", "When the producer API accepted it (UTC)."),
+    ("user_id", "string", "The player or customer."),
+    ("user_agent", "string", "Allow-listed request context: the User-Agent."),
+    ("client_host", "string", "Allow-listed request context: the client address."),
+)
+#: Where a landed or curated row came from on the broker (lineage; the dedup tie-breaker).
+LINEAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("kafka_topic", "string", "Topic the event was read from."),
+    ("kafka_partition", "int", "Partition the event was read from."),
+    ("kafka_offset", "bigint", "Offset of the event in its partition."),
+)
+#: Hive partition columns of the landing zone and the curated tables (from event_time, UTC).
+PARTITION_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("event_date", "string", "Date of event_time, UTC, yyyy-MM-dd."),
+    ("event_hour", "int", "Hour of event_time, UTC, 0-23."),
+)
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")
+
+
+def event_types() -> tuple[EventType, ...]:
+    return EVENT_TYPES
+
+
+@cache
+def event_type_by_name() -> dict[str, EventType]:
+    """Event types by wire name (``game.item_purchased``)."""
+    return {et.event_type: et for et in EVENT_TYPES}
+
+
+def get_event_type(name: str) -> EventType:
+    try:
+        return event_type_by_name()[name]
+    except KeyError:
+        raise KeyError(f"unknown event type {name!r}; known: {', '.join(sorted(event_type_by_name()))}") from None
+
+
+def _class_name(et: EventType, suffix: str) -> str:
+    return "".join(part.capitalize() for part in f"{et.domain}_{et.name}".split("_")) + suffix
+
+
+def _pydantic_field(field: Any) -> tuple[Any, Any]:
+    annotation = field.type.python_type()
+    if isinstance(field.type, Timestamp):
+        annotation = AwareDatetime
+    kwargs = field.type.constraints()
+    if field.example is not None:
+        kwargs["examples"] = [field.example]
+    if not field.required:
+        return annotation | None, Field(None, description=field.description, **kwargs)
+    return annotation, Field(..., description=field.description, **kwargs)
+
+
+@cache
+def _payload_model_cached(event_type: str) -> type[BaseModel]:
+    et = get_event_type(event_type)
+    fields = {f.name: _pydantic_field(f) for f in et.fields}
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        _class_name(et, "Payload"), __config__=_STRICT, __doc__=et.description, **fields
+    )
+
+
+def payload_model(et: EventType) -> type[BaseModel]:
+    """The pydantic model of an event type's payload."""
+    return _payload_model_cached(et.event_type)
+
+
+UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID_PATTERN, description="Player id.")]
+
+
+@cache
+def _request_model_cached(event_type: str) -> type[BaseModel]:
+    et = get_event_type(event_type)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        _class_name(et, "Request"),
+        __config__=_STRICT,
+        __doc__=f"Request body of {et.event_type}: {et.description}",
+        event_type=(Literal[et.event_type] | None, Field(None, description="May be omitted on its own endpoint.")),
+        event_id=(UUID | None, Field(None, description="Client-chosen id; a retry with the same id is idempotent.")),
+        event_time=(AwareDatetime | None, Field(None, description="When it happened (ISO 8601 with offset).")),
+        user_id=(UserId, ...),
+        payload=(payload_model(et), ...),
+    )
+
+
+def request_model(et: EventType) -> type[BaseModel]:
+    """What a client sends for one event of this type (envelope fields it may set + payload)."""
+    return _request_model_cached(et.event_type)
+
+
+class RequestContext(BaseModel):
+    """The allow-listed part of the HTTP request kept with an event. Nothing else is copied."""
+
+    model_config = _STRICT
+    user_agent: str | None = Field(None, max_length=256)
+    client_host: str | None = Field(None, max_length=64)
+
+
+@cache
+def _event_model_cached(event_type: str) -> type[BaseModel]:
+    et = get_event_type(event_type)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        _class_name(et, "Event"),
+        __config__=_STRICT,
+        __doc__=f"{et.event_type} as published on the topic: {et.description}",
+        event_id=(UUID, ...),
+        event_type=(Literal[et.event_type], ...),
+        schema_version=(Literal[et.version], ...),
+        event_time=(AwareDatetime, ...),
+        received_at=(AwareDatetime, ...),
+        user_id=(UserId, ...),
+        context=(RequestContext, Field(default_factory=RequestContext)),
+        payload=(payload_model(et), ...),
+    )
+
+
+def event_model(et: EventType) -> type[BaseModel]:
+    """An event as published on the topic: the full envelope plus the payload."""
+    return _event_model_cached(et.event_type)
+
+
+@cache
+def published_event_adapter() -> TypeAdapter[Any]:
+    """Validates any published event (discriminated on ``event_type``): what the stream uses."""
+    union = Union[tuple(event_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+
+
+# --- Spark ----------------------------------------------------------------------------------------
+def _spark_simple_type(name: str) -> Any:
+    from pyspark.sql import types as T
+
+    return {
+        "string": T.StringType(),
+        "int": T.IntegerType(),
+        "bigint": T.LongType(),
+        "timestamp": T.TimestampType(),
+    }[name]
+
+
+def spark_payload_schema(et: EventType) -> Any:
+    """StructType of the payload (what ``from_json`` of the payload JSON yields)."""
+    from pyspark.sql.types import StructField, StructType
+
+    return StructType([StructField(f.name, f.type.spark_type(), nullable=not f.required) for f in et.fields])
+
+
+def curated_columns(et: EventType) -> list[tuple[str, str, str]]:
+    """(name, hive type, comment) of a curated table's data columns, in table order."""
+    payload = [(f.name, f.type.hive_type(), f.description) for f in et.fields]
+    clash = {name for name, _, _ in payload} & {name for name, _, _ in ENVELOPE_COLUMNS + LINEAGE_COLUMNS}
+    if clash:
+        raise ValueError(f"{et.event_type}: payload fields clash with envelope columns: {sorted(clash)}")
+    return [*ENVELOPE_COLUMNS, *payload, *LINEAGE_COLUMNS]
+
+
+def spark_curated_schema(et: EventType, *, with_partitions: bool = False) -> Any:
+    """StructType of a curated table (envelope, payload, lineage[, partitions])."""
+    from pyspark.sql.types import StructField, StructType
+
+    payload_types = {f.name: f.type.spark_type() for f in et.fields}
+    columns = curated_columns(et) + (list(PARTITION_COLUMNS) if with_partitions else [])
+    return StructType(
+        [StructField(name, payload_types.get(name) or _spark_simple_type(hive), True) for name, hive, _ in columns]
+    )
+
+
+def hive_table_ddl(et: EventType, *, database: str, location: str) -> str:
+    """CREATE EXTERNAL TABLE statement (Spark SQL / HiveQL) of an event type's curated table."""
+    columns = ",\n  ".join(f"`{name}` {hive} COMMENT '{_sql_comment(doc)}'" for name, hive, doc in curated_columns(et))
+    partitions = ", ".join(f"`{name}` {hive}" for name, hive, _ in PARTITION_COLUMNS)
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{et.table}` (\n  {columns}\n)\n"
+        f"COMMENT '{_sql_comment(et.description)}'\n"
+        f"PARTITIONED BY ({partitions})\n"
+        f"STORED AS PARQUET\n"
+        f"LOCATION '{location}'\n"
+        f"TBLPROPERTIES ('eventlake.event_type'='{et.event_type}', 'eventlake.schema_version'='{et.version}')"
+    )
+
+
+def _sql_comment(text: str) -> str:
+    return text.replace("'", "")
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+def example_payload(et: EventType, rng: random.Random | None = None) -> dict[str, Any]:
+    """A valid payload (JSON-ready values). Deterministic for a seeded ``rng``; the examples without."""
+    out: dict[str, Any] = {}
+    for f in et.fields:
+        if rng is None:
+            out[f.name] = f.example
+            continue
+        t = f.type
+        if isinstance(t, Choice):
+            out[f.name] = rng.choice(t.values)
+        elif isinstance(t, Integer):
+            out[f.name] = rng.randint(t.ge if t.ge is not None else 0, t.le if t.le is not None else 1000)
+        elif isinstance(t, Money):
+            low = t.ge if t.ge is not None else Decimal(0)
+            cents = rng.randint(1, 100_000)
+            out[f.name] = str(max(low, Decimal(cents).scaleb(-2)).quantize(Decimal(1).scaleb(-min(t.scale, 2))))
+        elif isinstance(t, Timestamp):
+            out[f.name] = (datetime(2026, 11, 24, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 86_399))).isoformat()
+        elif isinstance(t, Text):
+            out[f.name] = str(f.example) if f.example else "x"
+            if rng.random() < 0.5 and t.pattern is None or (t.pattern and "A-Za-z0-9" in t.pattern):
+                out[f.name] = f"{f.example or 'x'}{rng.randint(1, 9)}" if not str(f.example).startswith("/") else "/"
+        else:  # pragma: no cover - every type is handled above
+            raise TypeError(t)
+    return out
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every event type's request body (for the OpenAPI document and the docs)."""
+    return {et.event_type: request_model(et).model_json_schema() for et in EVENT_TYPES}

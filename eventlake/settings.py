@@ -1,0 +1,268 @@
+"""One typed settings object for every host, port, path and credential of the platform.
+
+Read from the environment (prefix ``EVENTLAKE_``, plus an optional ``.env`` file) once, at the edge
+(a CLI, a DAG task, a Spark job's ``main()``, the producer's app factory), and passed down. The
+embedded and distributed stacks differ only in these values.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EventlakeSettings(BaseSettings):
+    """Every setting of the platform. Field docs are the settings table in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTLAKE_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- profile and local state ---------------------------------------------------------------
+    profile: Literal["embedded", "distributed"] = Field(
+        "embedded", description="Which stack these settings describe."
+    )
+    home: Path = Field(
+        REPO_ROOT / "var", description="State folder of the embedded stack (data, logs, pids, Airflow home)."
+    )
+    repo_root: Path = Field(REPO_ROOT, description="Where dags/, plugins/, spark_jobs/ and sql/ live.")
+
+    # --- storage ---------------------------------------------------------------------------------
+    data_uri: str = Field(
+        "",
+        description="Root of the lake: landing zone, curated tables, checkpoints. "
+        "Empty = file://HOME/data (embedded); s3a://eventlake (distributed).",
+    )
+    reports_uri: str = Field("", description="Where reports are stored. Empty = DATA_URI/reports.")
+    s3_endpoint: str = Field("", description="S3 endpoint for the lake (distributed: MinIO). Empty = local files.")
+    s3_access_key: str = Field("", description="S3 access key for the lake.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key for the lake.")
+
+    # --- Kafka -----------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_partitions: int = Field(3, ge=1, description="Partitions per event topic.")
+    kafka_replication: int = Field(1, ge=1, description="Replication factor per topic.")
+    kafka_retention_ms: int = Field(7 * 24 * 3600 * 1000, description="Topic retention (ms).")
+    kafka_topic_prefix: str = Field("eventlake.", description="Prefix of every topic name.")
+    broker_storage_port: int = Field(
+        4568, description="Embedded only: port of the local disk-backed S3 server behind the broker."
+    )
+
+    # --- Hive Metastore --------------------------------------------------------------------------
+    metastore_uri: str = Field("thrift://127.0.0.1:9083", description="Hive Metastore thrift URI.")
+    hive_database: str = Field("eventlake", description="Metastore database of the curated tables.")
+
+    # --- Spark -----------------------------------------------------------------------------------
+    spark_master_url: str = Field("spark://127.0.0.1:7077", description="Spark master URL.")
+    spark_master_webui_port: int = Field(8090, description="Spark master web UI port.")
+    spark_worker_cores: int = Field(2, ge=1, description="Embedded: cores of the one Spark worker.")
+    spark_worker_memory: str = Field("6g", description="Embedded: memory of the one Spark worker.")
+    spark_worker_webui_port: int = Field(8091, description="Spark worker web UI port.")
+    spark_stream_cores_max: int = Field(1, ge=1, description="Cores the streaming job may take.")
+    spark_batch_cores_max: int = Field(1, ge=1, description="Cores a batch (compaction) job may take.")
+    spark_executor_memory: str = Field("2g", description="Executor memory per Spark app.")
+    spark_driver_memory: str = Field("2g", description="Driver memory per Spark app.")
+    spark_kafka_connector: Literal["auto", "builtin", "python"] = Field(
+        "auto",
+        description="Kafka source of the stream: Spark's connector jar (builtin), the Python data "
+        "source (python), or builtin when its jar is on the classpath (auto).",
+    )
+
+    # --- streaming -------------------------------------------------------------------------------
+    stream_trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval of the stream.")
+    stream_max_offsets_per_trigger: int = Field(500_000, description="Upper bound of rows per micro-batch.")
+    stream_stall_seconds: int = Field(120, description="No progress this long while lag > 0 = stalled.")
+    stream_restart_backoff_seconds: int = Field(30, description="First restart backoff; doubles per restart.")
+
+    # --- compaction ------------------------------------------------------------------------------
+    compaction_target_file_bytes: int = Field(128 * 1024 * 1024, description="Target size of a curated file.")
+    compaction_min_input_files: int = Field(
+        1, description="Rewrite a partition only if it has at least this many new landed files."
+    )
+    compaction_lateness_grace_minutes: int = Field(
+        10, description="An hour is compacted once it ended at least this long ago."
+    )
+    compaction_version_grace_minutes: int = Field(
+        60, description="Superseded curated versions are deleted after this (> the longest query)."
+    )
+    landing_retention_hours: int = Field(48, description="Compacted landing data is deleted after this.")
+
+    # --- query engine and reports ----------------------------------------------------------------
+    query_engine: Literal["duckdb", "trino"] = Field("duckdb", description="Engine of the analytics SQL.")
+    trino_host: str = Field("127.0.0.1", description="Trino coordinator host.")
+    trino_port: int = Field(8085, description="Trino coordinator port.")
+    trino_user: str = Field("eventlake", description="Trino user.")
+    trino_catalog: str = Field("hive", description="Trino catalog of the curated tables.")
+
+    # --- Airflow ---------------------------------------------------------------------------------
+    airflow_host: str = Field("127.0.0.1", description="Airflow api-server (UI and REST API) host.")
+    airflow_port: int = Field(8080, description="Airflow api-server port.")
+    airflow_database_url: str = Field(
+        "", description="Airflow metadata DB (SQLAlchemy URL). Empty = SQLite under HOME/airflow."
+    )
+    airflow_parallelism: int = Field(8, description="Airflow LocalExecutor parallelism.")
+    admin_username: str = Field("admin", description="Airflow admin user.")
+    admin_password: SecretStr = Field(SecretStr("eventlake-admin"), description="Airflow admin password.")
+    viewer_username: str = Field("viewer", description="Airflow read-only user.")
+    viewer_password: SecretStr = Field(SecretStr("eventlake-viewer"), description="Airflow viewer password.")
+
+    # --- producer API ----------------------------------------------------------------------------
+    producer_host: str = Field("127.0.0.1", description="Producer API bind host.")
+    producer_port: int = Field(5000, description="Producer API port.")
+    producer_workers: int = Field(2, ge=1, description="gunicorn worker processes.")
+    producer_threads: int = Field(16, ge=1, description="gunicorn threads per worker (gthread).")
+    producer_max_body_bytes: int = Field(1024 * 1024, description="Largest accepted request body.")
+    producer_max_batch_events: int = Field(500, description="Largest accepted batch.")
+    producer_ack_timeout_seconds: float = Field(
+        1.5, description="How long a request waits for the broker's ack before answering 503."
+    )
+    producer_max_future_skew_seconds: int = Field(
+        300, description="An event_time further in the future than this is rejected."
+    )
+
+    # --- market quotes ---------------------------------------------------------------------------
+    market_api_base_url: str = Field(
+        "https://api.coingecko.com/api/v3", description="CoinGecko-style price API base URL."
+    )
+    market_coins: str = Field("bitcoin,ethereum,solana", description="Comma-separated coin ids to poll.")
+
+    # ---------------------------------------------------------------------------------------------
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def lake_uri(self) -> str:
+        """Root URI of the lake, resolved."""
+        if self.data_uri:
+            return self.data_uri.rstrip("/")
+        return (self.home / "data").resolve().as_uri()
+
+    @property
+    def landing_uri(self) -> str:
+        """Landing zone of the stream (validated events, by type, date and hour)."""
+        return f"{self.lake_uri}/landing/events"
+
+    @property
+    def quarantine_uri(self) -> str:
+        """Quarantine of malformed, unknown or invalid messages."""
+        return f"{self.lake_uri}/landing/quarantine"
+
+    @property
+    def curated_uri(self) -> str:
+        """Curated, compacted Hive-partitioned tables."""
+        return f"{self.lake_uri}/curated"
+
+    @property
+    def checkpoint_uri(self) -> str:
+        """Checkpoints of the streaming queries."""
+        return f"{self.lake_uri}/checkpoints"
+
+    @property
+    def resolved_reports_uri(self) -> str:
+        """Where reports are stored."""
+        return (self.reports_uri or f"{self.lake_uri}/reports").rstrip("/")
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.airflow_host}:{self.airflow_port}"
+
+    @property
+    def producer_url(self) -> str:
+        return f"http://{self.producer_host}:{self.producer_port}"
+
+    @property
+    def market_coin_ids(self) -> list[str]:
+        return [coin.strip() for coin in self.market_coins.split(",") if coin.strip()]
+
+    @property
+    def resolved_airflow_database_url(self) -> str:
+        return self.airflow_database_url or f"sqlite:///{(self.airflow_home / 'airflow.db').resolve()}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a short name (``game`` -> ``eventlake.game``)."""
+        return f"{self.kafka_topic_prefix}{name}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic("dead-letter")
+
+    # --- Airflow connections (AIRFLOW_CONN_*), derived so they never disagree with the rest --------
+    def airflow_connections(self) -> dict[str, str]:
+        """Airflow connections as JSON strings, keyed by conn_id."""
+        spark_host, _, spark_port = self.spark_master_url.removeprefix("spark://").partition(":")
+        connections = {
+            "kafka_default": {
+                "conn_type": "kafka",
+                "extra": {
+                    "bootstrap.servers": self.kafka_bootstrap_servers,
+                    "group.id": "eventlake-airflow",
+                    "enable.auto.commit": False,
+                    "socket.timeout.ms": 10000,
+                },
+            },
+            "spark_default": {
+                "conn_type": "spark",
+                "host": f"spark://{spark_host}",
+                "port": int(spark_port or 7077),
+                "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
+            },
+            "trino_default": {
+                "conn_type": "trino",
+                "host": self.trino_host,
+                "port": self.trino_port,
+                "login": self.trino_user,
+                "schema": self.hive_database,
+                "extra": {"catalog": self.trino_catalog},
+            },
+            "eventlake_producer": {
+                "conn_type": "http",
+                "host": self.producer_host,
+                "port": self.producer_port,
+                "schema": "http",
+            },
+        }
+        return {conn_id: json.dumps(spec) for conn_id, spec in connections.items()}
+
+    def airflow_connection_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_<ID>`` environment variables for :meth:`airflow_connections`."""
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": value for conn_id, value in self.airflow_connections().items()}
+
+    def simple_auth_manager_users(self) -> str:
+        """Value of ``[core] simple_auth_manager_users``: the admin and the read-only viewer."""
+        return f"{self.admin_username}:admin,{self.viewer_username}:viewer"
+
+    def simple_auth_manager_passwords(self) -> str:
+        """JSON of the simple auth manager's password file."""
+        return json.dumps(
+            {
+                self.admin_username: self.admin_password.get_secret_value(),
+                self.viewer_username: self.viewer_password.get_secret_value(),
+            }
+        )
+
+
+def load_settings(**overrides: object) -> EventlakeSettings:
+    """Read the settings from the environment (the one place that does)."""
+    return EventlakeSettings(**overrides)  # type: ignore[arg-type]
+
+
+def quote_uri_part(value: str) -> str:
+    return quote(value, safe="")
