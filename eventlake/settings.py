@@ -27,9 +27,7 @@ class EventlakeSettings(BaseSettings):
     )
 
     # --- profile and local state ---------------------------------------------------------------
-    profile: Literal["embedded", "distributed"] = Field(
-        "embedded", description="Which stack these settings describe."
-    )
+    profile: Literal["embedded", "distributed"] = Field("embedded", description="Which stack these settings describe.")
     home: Path = Field(
         REPO_ROOT / "var", description="State folder of the embedded stack (data, logs, pids, Airflow home)."
     )
