@@ -119,6 +119,9 @@ class EventlakeSettings(BaseSettings):
     producer_threads: int = Field(16, ge=1, description="gunicorn threads per worker (gthread).")
     producer_max_body_bytes: int = Field(1024 * 1024, description="Largest accepted request body.")
     producer_max_batch_events: int = Field(500, description="Largest accepted batch.")
+    producer_max_event_bytes: int = Field(
+        64 * 1024, description="Largest accepted body of a single-event request (the batch limit is max_body_bytes)."
+    )
     producer_ack_timeout_seconds: float = Field(
         1.5, description="How long a request waits for the broker's ack before answering 503."
     )

@@ -7,18 +7,22 @@ every artefact below follows.
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.catalog.types import Choice, EventType, Integer, Money, Text, Timestamp
 
 USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]+$"
+#: A double holds every decimal of up to 15 significant digits exactly (DBL_DIG).
+EXACT_FLOAT_DIGITS = 15
+_INTEGER_TEXT = re.compile(r"^[+-]?[0-9]{1,19}$")
 
 #: Envelope columns present on every event (name, Spark type name, Hive type, description).
 ENVELOPE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -67,10 +71,24 @@ def _class_name(et: EventType, suffix: str) -> str:
     return "".join(part.capitalize() for part in f"{et.domain}_{et.name}".split("_")) + suffix
 
 
+def _exact_money(value: Any) -> Any:
+    """Money sent as a JSON number is taken only when the double that carried it is exact."""
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        digits = Decimal(repr(value)).as_tuple().digits
+        if len(digits) > EXACT_FLOAT_DIGITS:
+            raise ValueError(
+                f"money with more than {EXACT_FLOAT_DIGITS} significant digits must be sent as a JSON string"
+            )
+        return Decimal(repr(value))
+    return value
+
+
 def _pydantic_field(field: Any) -> tuple[Any, Any]:
     annotation = field.type.python_type()
     if isinstance(field.type, Timestamp):
         annotation = AwareDatetime
+    elif isinstance(field.type, Money):
+        annotation = Annotated[annotation, BeforeValidator(_exact_money)]
     kwargs = field.type.constraints()
     if field.example is not None:
         kwargs["examples"] = [field.example]
@@ -114,6 +132,38 @@ def _request_model_cached(event_type: str) -> type[BaseModel]:
 def request_model(et: EventType) -> type[BaseModel]:
     """What a client sends for one event of this type (envelope fields it may set + payload)."""
     return _request_model_cached(et.event_type)
+
+
+@cache
+def _tagged_request_model_cached(event_type: str) -> type[BaseModel]:
+    et = get_event_type(event_type)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        _class_name(et, "TaggedRequest"),
+        __base__=request_model(et),
+        __doc__=f"One {et.event_type} event on the generic and batch endpoints: {et.description}",
+        event_type=(Literal[et.event_type], Field(..., description="Which event type this is.")),
+    )
+
+
+def tagged_request_model(et: EventType) -> type[BaseModel]:
+    """Like :func:`request_model`, with ``event_type`` required (the generic and batch endpoints)."""
+    return _tagged_request_model_cached(et.event_type)
+
+
+@cache
+def tagged_request_adapter() -> TypeAdapter[Any]:
+    """Validates one request of any event type, discriminated on ``event_type``."""
+    union = Union[tuple(tagged_request_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+
+
+def payload_from_text(et: EventType, values: dict[str, Any]) -> dict[str, Any]:
+    """A payload from text values (query strings, form fields): integers parsed, the rest left to validation."""
+    integers = {f.name for f in et.fields if isinstance(f.type, Integer)}
+    return {
+        name: int(value) if name in integers and isinstance(value, str) and _INTEGER_TEXT.match(value) else value
+        for name, value in values.items()
+    }
 
 
 class RequestContext(BaseModel):

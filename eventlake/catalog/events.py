@@ -92,7 +92,7 @@ PAGE_VIEWED = EventType(
     version=1,
     description="The default event: a player opened a page of the game.",
     fields=(EventField("page", Text(max_length=200, pattern=r"^/[A-Za-z0-9/_.-]*$"), "Path viewed.", example="/"),),
-    legacy_routes={"/": {}},
+    legacy_routes={"/": {"page": "/"}},
 )
 
 ACCOUNT_OPENED = EventType(

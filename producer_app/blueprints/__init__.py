@@ -1,0 +1,1 @@
+"""One blueprint per concern: typed events, compatibility routes, operations (health, readiness, docs)."""
