@@ -1,0 +1,211 @@
+"""File-system access to the lake (local files or S3) for listing, moving and manifests, via pyarrow."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow.fs as pafs
+
+from eventlake.lake import CURATED_MANIFEST, HourPartition, is_hidden, parse_batch_file_name
+from eventlake.settings import EventlakeSettings
+
+_VERSION_PREFIX = "v="
+
+
+@dataclass(frozen=True, order=True)
+class LandedFile:
+    """One visible (so committed) landing file of one event type and hour."""
+
+    event_type: str
+    hour: HourPartition
+    name: str
+    size: int
+    mtime: datetime
+
+    @property
+    def rel_path(self) -> str:
+        """Path below the landing root; the identity recorded in curated manifests."""
+        return f"event_type={self.event_type}/{self.hour.path}/{self.name}"
+
+
+@dataclass(frozen=True)
+class VersionDir:
+    """One ``v=<version>`` directory of a curated partition."""
+
+    hour: HourPartition
+    version: str
+    path: str
+    mtime: datetime
+
+
+class Lake:
+    """The lake's file system with the contract's paths; converts between fs paths and URIs."""
+
+    def __init__(self, fs: pafs.FileSystem, root: str, uri_prefix: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self._uri_prefix = uri_prefix
+
+    @classmethod
+    def from_settings(cls, settings: EventlakeSettings) -> Lake:
+        uri = settings.lake_uri
+        if uri.startswith(("s3a://", "s3://")):
+            scheme, _, rest = uri.partition("://")
+            fs = pafs.S3FileSystem(
+                access_key=settings.s3_access_key or None,
+                secret_key=settings.s3_secret_key.get_secret_value() or None,
+                endpoint_override=settings.s3_endpoint or None,
+                allow_bucket_creation=False,
+            )
+            return cls(fs, rest, f"{scheme}://")
+        fs, root = pafs.FileSystem.from_uri(uri)
+        return cls(fs, root, "file://")
+
+    # --- paths ------------------------------------------------------------------------------------
+    @property
+    def landing(self) -> str:
+        return f"{self.root}/landing/events"
+
+    @property
+    def curated(self) -> str:
+        return f"{self.root}/curated"
+
+    def uri(self, path: str) -> str:
+        """URI of an fs path, as Spark and the metastore spell it."""
+        return f"{self._uri_prefix}{path}"
+
+    def path(self, uri: str) -> str:
+        """fs path of a URI (``file:/x``, ``file:///x``, ``s3a://b/x``)."""
+        for prefix in ("file://", "s3a://", "s3://"):
+            if uri.startswith(prefix):
+                return uri.removeprefix(prefix)
+        if uri.startswith("file:"):
+            return uri.removeprefix("file:")
+        return uri
+
+    def table_path(self, table: str) -> str:
+        return f"{self.curated}/{table}"
+
+    def partition_path(self, table: str, hour: HourPartition) -> str:
+        return f"{self.curated}/{table}/{hour.path}"
+
+    def version_path(self, table: str, hour: HourPartition, version: str) -> str:
+        return f"{self.partition_path(table, hour)}/{_VERSION_PREFIX}{version}"
+
+    def landing_type_path(self, event_type: str) -> str:
+        return f"{self.landing}/event_type={event_type}"
+
+    def landed_path(self, landed: LandedFile) -> str:
+        return f"{self.landing}/{landed.rel_path}"
+
+    # --- listing ----------------------------------------------------------------------------------
+    def _list(self, path: str, *, recursive: bool) -> list[pafs.FileInfo]:
+        return list(self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=recursive)))
+
+    def landed_files(self, event_type: str) -> list[LandedFile]:
+        """Every visible landing file of an event type (visible = committed, per the contract)."""
+        base = self.landing_type_path(event_type)
+        found = []
+        for info in self._list(base, recursive=True):
+            if info.type != pafs.FileType.File:
+                continue
+            parts = info.path[len(base) + 1 :].split("/")
+            if len(parts) != 3 or any(is_hidden(part) for part in parts) or parse_batch_file_name(parts[2]) is None:
+                continue
+            hour = _parse_hour(parts[0], parts[1])
+            if hour is not None:
+                found.append(LandedFile(event_type, hour, parts[2], info.size or 0, _mtime(info)))
+        return sorted(found)
+
+    def version_dirs(self, table: str) -> list[VersionDir]:
+        """Every ``v=`` directory of a curated table (published, superseded or abandoned)."""
+        base = self.table_path(table)
+        found = []
+        for date_info in self._list(base, recursive=False):
+            if date_info.type != pafs.FileType.Directory or is_hidden(date_info.base_name):
+                continue
+            for hour_info in self._list(date_info.path, recursive=False):
+                hour = _parse_hour(date_info.base_name, hour_info.base_name)
+                if hour is None or hour_info.type != pafs.FileType.Directory:
+                    continue
+                for version_info in self._list(hour_info.path, recursive=False):
+                    name = version_info.base_name
+                    if version_info.type == pafs.FileType.Directory and name.startswith(_VERSION_PREFIX):
+                        found.append(
+                            VersionDir(
+                                hour, name.removeprefix(_VERSION_PREFIX), version_info.path, _mtime(version_info)
+                            )
+                        )
+        return sorted(found, key=lambda v: (v.hour, v.version))
+
+    def data_files(self, directory: str) -> list[pafs.FileInfo]:
+        """Visible Parquet files directly in a directory, by name."""
+        infos = [
+            info
+            for info in self._list(directory, recursive=False)
+            if info.type == pafs.FileType.File and not is_hidden(info.base_name) and info.base_name.endswith(".parquet")
+        ]
+        return sorted(infos, key=lambda info: info.base_name)
+
+    def files_under(self, directory: str) -> list[pafs.FileInfo]:
+        return [info for info in self._list(directory, recursive=True) if info.type == pafs.FileType.File]
+
+    def subdirs(self, directory: str) -> list[pafs.FileInfo]:
+        return [info for info in self._list(directory, recursive=False) if info.type == pafs.FileType.Directory]
+
+    # --- reading and writing ----------------------------------------------------------------------
+    def read_json(self, path: str) -> dict[str, Any] | None:
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                return json.loads(stream.read())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def write_json(self, path: str, document: dict[str, Any]) -> None:
+        """Write a JSON document whole: to a hidden temporary name first, then rename."""
+        directory, _, name = path.rpartition("/")
+        temporary = f"{directory}/_tmp.{name}"
+        self.fs.create_dir(directory, recursive=True)
+        with self.fs.open_output_stream(temporary) as stream:
+            stream.write(json.dumps(document, indent=2, sort_keys=True).encode())
+        self.fs.move(temporary, path)
+
+    def manifest(self, version_path: str) -> dict[str, Any] | None:
+        return self.read_json(f"{version_path}/{CURATED_MANIFEST}")
+
+    def move(self, source: str, destination: str) -> None:
+        self.fs.create_dir(destination.rpartition("/")[0], recursive=True)
+        self.fs.move(source, destination)
+
+    def delete_dir(self, path: str) -> None:
+        self.fs.delete_dir(path)
+
+    def delete_file(self, path: str) -> None:
+        self.fs.delete_file(path)
+
+    def remove_empty_dirs(self, path: str, stop: str) -> None:
+        """Remove ``path`` and its parents up to (not including) ``stop`` while they are empty."""
+        while path.startswith(stop + "/") and path != stop:
+            if self._list(path, recursive=False):
+                return
+            self.fs.delete_dir(path)
+            path = path.rpartition("/")[0]
+
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def _parse_hour(date_part: str, hour_part: str) -> HourPartition | None:
+    if not (date_part.startswith("event_date=") and hour_part.startswith("event_hour=")):
+        return None
+    try:
+        return HourPartition(date_part.removeprefix("event_date="), int(hour_part.removeprefix("event_hour=")))
+    except ValueError:
+        return None
+
+
+def _mtime(info: pafs.FileInfo) -> datetime:
+    return info.mtime.astimezone(UTC) if info.mtime is not None else datetime.fromtimestamp(0, UTC)

@@ -1,0 +1,130 @@
+"""The curated tables in the Hive Metastore: DDL from the catalog, partition locations, publishing.
+
+Reads and publishing talk thrift to the metastore directly (``pymetastore``'s generated Hive
+client), so readers such as the analytics need no JVM; creating tables runs the catalog's DDL
+through Spark SQL (``spark_jobs/create_tables.py``), which is what Trino and Spark read back.
+Publishing a curated version is ONE metastore call: ``alter_partition`` (new location of an
+existing partition) or ``add_partition`` (a new one).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from eventlake.catalog import EVENT_TYPES, EventType, hive_table_ddl
+from eventlake.lake import HourPartition
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from eventlake.settings import EventlakeSettings
+
+_MAX_PARTITIONS = -1  # thrift's "all"
+
+
+def table_ddl(settings: EventlakeSettings, et: EventType) -> str:
+    """CREATE EXTERNAL TABLE of an event type's curated table, located in the curated zone."""
+    return hive_table_ddl(et, database=settings.hive_database, location=f"{settings.curated_uri}/{et.table}")
+
+
+def create_tables(spark: SparkSession, settings: EventlakeSettings) -> list[str]:
+    """Create the database and every catalog table that does not exist yet; returns the table names."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{settings.hive_database}` LOCATION '{settings.curated_uri}'")
+    for et in EVENT_TYPES:
+        spark.sql(table_ddl(settings, et))
+    return [et.table for et in EVENT_TYPES]
+
+
+class MetastoreClient:
+    """A thin wrapper of the thrift client with the few calls the platform needs."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self._client = client
+        self.database = database
+
+    def tables(self) -> list[str]:
+        return list(self._client.get_all_tables(self.database))
+
+    def table_location(self, table: str) -> str:
+        return str(self._client.get_table(self.database, table).sd.location)
+
+    def partition_locations(self, table: str) -> dict[HourPartition, str]:
+        """Every partition of a table with the location it points at."""
+        partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
+        return {_hour(partition.values): str(partition.sd.location) for partition in partitions}
+
+    def partition_location(self, table: str, hour: HourPartition) -> str | None:
+        from pymetastore.hive_metastore.ttypes import NoSuchObjectException
+
+        try:
+            return str(self._client.get_partition(self.database, table, _values(hour)).sd.location)
+        except NoSuchObjectException:
+            return None
+
+    def publish(self, table: str, hour: HourPartition, location: str) -> None:
+        """Point a partition at ``location`` in one metastore call (alter, or add when new)."""
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, NoSuchObjectException, Partition
+
+        try:
+            partition = self._client.get_partition(self.database, table, _values(hour))
+        except NoSuchObjectException:
+            table_info = self._client.get_table(self.database, table)
+            sd = copy.deepcopy(table_info.sd)
+            sd.location = location
+            new_partition = Partition(values=_values(hour), dbName=self.database, tableName=table, sd=sd, parameters={})
+            try:
+                self._client.add_partition(new_partition)
+                return
+            except AlreadyExistsException:
+                # Added by someone else between the two calls: fall through to an alter.
+                partition = self._client.get_partition(self.database, table, _values(hour))
+        partition.sd.location = location
+        self._client.alter_partition(self.database, table, partition)
+
+    def drop_partition(self, table: str, hour: HourPartition) -> None:
+        """Forget a partition (its files stay; tables are external)."""
+        self._client.drop_partition(self.database, table, _values(hour), False)
+
+
+@contextmanager
+def connect(settings: EventlakeSettings, *, timeout_ms: int = 30_000) -> Iterator[MetastoreClient]:
+    """A metastore client for the settings' thrift URI, closed on exit."""
+    from pymetastore.hive_metastore import ThriftHiveMetastore
+    from thrift.protocol import TBinaryProtocol
+    from thrift.transport import TSocket, TTransport
+
+    parsed = urlparse(settings.metastore_uri.split(",")[0])
+    socket = TSocket.TSocket(parsed.hostname or "127.0.0.1", parsed.port or 9083)
+    socket.setTimeout(timeout_ms)
+    transport = TTransport.TBufferedTransport(socket)
+    transport.open()
+    try:
+        yield MetastoreClient(
+            ThriftHiveMetastore.Client(TBinaryProtocol.TBinaryProtocol(transport)), settings.hive_database
+        )
+    finally:
+        transport.close()
+
+
+def table_location(settings: EventlakeSettings, table: str) -> str:
+    """Location of a curated table, from the metastore (no Spark needed)."""
+    with connect(settings) as client:
+        return client.table_location(table)
+
+
+def partition_locations(settings: EventlakeSettings, table: str) -> dict[HourPartition, str]:
+    """Every partition of a curated table with its current location, from the metastore (no Spark needed)."""
+    with connect(settings) as client:
+        return client.partition_locations(table)
+
+
+def _values(hour: HourPartition) -> list[str]:
+    return [hour.event_date, str(hour.event_hour)]
+
+
+def _hour(values: list[str]) -> HourPartition:
+    return HourPartition(values[0], int(values[1]))
