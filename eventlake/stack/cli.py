@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -144,9 +145,10 @@ def install_s3rver(settings: EventlakeSettings) -> None:
     target = s3rver_dir(settings)
     source = Path(__file__).parent / "s3rver"
     lock = (source / "package-lock.json").read_text()
-    if (target / "node_modules" / ".bin" / "s3rver").exists() and (target / "package-lock.json").exists():
-        if (target / "package-lock.json").read_text() == lock:
-            return
+    installed_lock = target / "package-lock.json"
+    installed = (target / "node_modules" / ".bin" / "s3rver").exists() and installed_lock.exists()
+    if installed and installed_lock.read_text() == lock:
+        return
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(source / "package.json", target / "package.json")
     shutil.copy(source / "package-lock.json", target / "package-lock.json")
@@ -164,9 +166,8 @@ def migrate_airflow_db(settings: EventlakeSettings) -> None:
 
     from eventlake.stack.services import airflow_env
 
-    marker = (
-        settings.airflow_home / f".migrated-{airflow.__version__}-{abs(hash(settings.resolved_airflow_database_url))}"
-    )
+    database = hashlib.sha256(settings.resolved_airflow_database_url.encode()).hexdigest()[:12]
+    marker = settings.airflow_home / f".migrated-{airflow.__version__}-{database}"
     if marker.exists():
         return
     say("  migrating the Airflow metadata database (first start only)...")

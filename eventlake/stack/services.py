@@ -170,7 +170,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
     spark_home = pyspark_home()
     spark_host, spark_port = host_port(settings.spark_master_url, 7077)
     broker_host, broker_port = host_port(settings.kafka_bootstrap_servers, 9092)
-    metastore_host, metastore_port = host_port(settings.metastore_uri, 9083)
+    _, metastore_port = host_port(settings.metastore_uri, 9083)
     java = java_binary() or "java"
     services = [
         Service(

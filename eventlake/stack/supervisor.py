@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,10 +168,8 @@ class Supervisor:
         pid = self.pid()
         if pid is None:
             return
-        try:
+        with contextlib.suppress(OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             self.proxy().supervisor.stopAllProcesses(True)
-        except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
-            pass
         try:
             self.proxy().supervisor.shutdown()
         except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
