@@ -117,7 +117,7 @@ class Lake:
                 continue
             hour = _parse_hour(parts[0], parts[1])
             if hour is not None:
-                found.append(LandedFile(event_type, hour, parts[2], info.size or 0, _mtime(info)))
+                found.append(LandedFile(event_type, hour, parts[2], info.size or 0, file_mtime(info)))
         return sorted(found)
 
     def version_dirs(self, table: str) -> list[VersionDir]:
@@ -136,7 +136,7 @@ class Lake:
                     if version_info.type == pafs.FileType.Directory and name.startswith(_VERSION_PREFIX):
                         found.append(
                             VersionDir(
-                                hour, name.removeprefix(_VERSION_PREFIX), version_info.path, _mtime(version_info)
+                                hour, name.removeprefix(_VERSION_PREFIX), version_info.path, file_mtime(version_info)
                             )
                         )
         return sorted(found, key=lambda v: (v.hour, v.version))
@@ -207,5 +207,5 @@ def _parse_hour(date_part: str, hour_part: str) -> HourPartition | None:
         return None
 
 
-def _mtime(info: pafs.FileInfo) -> datetime:
+def file_mtime(info: pafs.FileInfo) -> datetime:
     return info.mtime.astimezone(UTC) if info.mtime is not None else datetime.fromtimestamp(0, UTC)

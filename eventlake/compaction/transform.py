@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Window
-from pyspark.sql import functions as F  # noqa: N812  (the PySpark convention)
+from pyspark.sql import functions as F
 
 from eventlake.catalog import EventType, spark_curated_schema, spark_payload_schema
 from eventlake.catalog.derive import ENVELOPE_COLUMNS, LINEAGE_COLUMNS, PARTITION_COLUMNS
