@@ -1,0 +1,54 @@
+"""Shared fixtures: an isolated Airflow home for imports, and the real embedded stack for service tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Importing DAG files or Airflow must never touch a user's ~/airflow or a running stack's database.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="eventlake-test-airflow-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent.parent / "dags"))
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The whole embedded stack (supervisord and every service), started once per test session.
+
+    It lives in its own home on free ports. Yields its :class:`EventlakeSettings`. At teardown it is
+    stopped and the test fails if any process it started is still alive.
+    """
+    from eventlake.stack.cli import down, stack_processes, up
+    from eventlake.stack.testing import isolated_settings
+
+    home = tmp_path_factory.mktemp("stack")
+    settings = isolated_settings(home, repo_root=REPO_ROOT)
+    # Child processes and code under test read the same settings from the environment.
+    saved = dict(os.environ)
+    os.environ.update(settings.as_env())
+    try:
+        up(settings, bootstrap=False)
+        yield settings
+    finally:
+        down(settings, quiet=True)
+        leftovers = stack_processes(settings)
+        os.environ.clear()
+        os.environ.update(saved)
+        assert not leftovers, f"processes of the stack still alive after down: {[p.pid for p in leftovers]}"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite in the test session's Airflow home)."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return _AIRFLOW_HOME
