@@ -32,12 +32,17 @@ def hook(event, args):
 sys.addaudithook(hook)
 path = sys.argv[1]
 started = time.perf_counter()
+from airflow.sdk import DAG
+from airflow.sdk.definitions._internal.contextmanager import DagContext
 spec = importlib.util.spec_from_file_location("dag_under_test", path)
 module = importlib.util.module_from_spec(spec)
+sys.modules["dag_under_test"] = module
+DagContext.current_autoregister_module_name = "dag_under_test"  # as Airflow's DagBag does
 spec.loader.exec_module(module)
 elapsed = time.perf_counter() - started
-from airflow.sdk import DAG
-dags = [v for v in vars(module).values() if isinstance(v, DAG)]
+found = {id(d): d for d, _ in DagContext.autoregistered_dags}
+found.update({id(v): v for v in vars(module).values() if isinstance(v, DAG)})
+dags = list(found.values())
 print(json.dumps({
     "elapsed": elapsed,
     "io": events,
