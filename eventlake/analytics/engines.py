@@ -1,0 +1,233 @@
+"""Engines that answer the questions: Trino (distributed stack) and DuckDB (embedded), same SQL.
+
+DuckDB reads the curated tables' Parquet files itself. Where each table's partitions live comes
+from the metastore (:func:`eventlake.metastore.partition_locations`), so it sees exactly the
+``v=<version>`` directories the metastore publishes, never a half-written or superseded version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+
+from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
+from eventlake.catalog.derive import PARTITION_COLUMNS, curated_columns
+from eventlake.catalog.events import EVENT_TYPES
+from eventlake.lake import is_hidden
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from eventlake.settings import EventlakeSettings
+
+log = logging.getLogger(__name__)
+
+#: The quarantine as the SQL sees it (Parquet under ``settings.quarantine_uri``, by quarantine_date).
+QUARANTINE_TABLE = "landing_quarantine"
+#: Hidden column of Trino's Hive connector: when the row's file was written (= when it was curated).
+FILE_MODIFIED_TIME = "$file_modified_time"
+
+#: Table name -> locations of its partitions (each a ``v=<version>`` directory URI).
+LocationsProvider = Callable[[str], Iterable[str]]
+
+
+class QueryEngine(Protocol):
+    """Runs one Trino-dialect question with named parameters and returns the whole result."""
+
+    name: str
+
+    def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table: ...
+
+    def close(self) -> None: ...
+
+
+def _duckdb_type(hive_type: str) -> str:
+    hive_type = hive_type.lower()
+    if hive_type.startswith("decimal"):
+        return hive_type.upper()
+    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "timestamp": "TIMESTAMP"}[hive_type]
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    raise ValueError(f"the embedded engine reads local files only, not {uri!r}")
+
+
+def _visible_parquet_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == ".parquet" and not is_hidden(p.name) and p.is_file())
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def location_list(found: Iterable[Any] | Mapping[Any, str]) -> list[str]:
+    """Locations out of what ``partition_locations`` returns: a mapping partition -> URI, or URIs."""
+    if isinstance(found, Mapping):
+        return [str(v) for v in found.values()]
+    return [str(item[-1]) if isinstance(item, tuple) else str(item) for item in found]
+
+
+def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
+    """Partition locations from the metastore (issue 5's ``eventlake.metastore``)."""
+
+    def provide(table: str) -> list[str]:
+        from eventlake.metastore import partition_locations  # type: ignore[import-not-found,unused-ignore]
+
+        return location_list(partition_locations(settings, table))
+
+    return provide
+
+
+class DuckDBEngine:
+    """Embedded engine: DuckDB over the curated Parquet, one in-memory database per engine."""
+
+    name = "duckdb"
+
+    def __init__(self, locations: LocationsProvider, quarantine_uri: str, *, threads: int | None = None) -> None:
+        import duckdb
+
+        self._locations = locations
+        self._quarantine_uri = quarantine_uri
+        self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self._con.execute("set TimeZone = 'UTC'")
+        if threads:
+            self._con.execute(f"set threads = {int(threads)}")
+        self._views: dict[str, bool] = {}
+        self._table_files: dict[str, list[Path]] = {}
+        self._lock = threading.Lock()
+        self._tables = {et.table: et for et in EVENT_TYPES}
+
+    @classmethod
+    def from_settings(cls, settings: EventlakeSettings) -> DuckDBEngine:
+        return cls(metastore_locations(settings), settings.quarantine_uri)
+
+    def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
+        with self._lock:
+            needs_mtime = references_column(sql, FILE_MODIFIED_TIME)
+            for table in sorted(referenced_tables(sql)):
+                self._register(table, needs_mtime)
+            text = to_duckdb(sql)
+            used = {name: parameters[name] for name in parameters if f"${name}" in text}
+            return _trino_like(self._con.sql(text, params=used).to_arrow_table())
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _register(self, table: str, with_mtime: bool) -> None:
+        if self._views.get(table) is with_mtime:
+            return
+        if table == QUARANTINE_TABLE:
+            self._con.execute(self._quarantine_view())
+        elif table in self._tables:
+            self._con.execute(self._curated_view(table, with_mtime))
+        else:
+            raise KeyError(f"unknown table {table!r}")
+        self._views[table] = with_mtime
+
+    def _curated_view(self, table: str, with_mtime: bool) -> str:
+        columns = [*curated_columns(self._tables[table]), *PARTITION_COLUMNS]
+        files = self._files(table)
+        casts = [f"cast({_quote(name)} as {_duckdb_type(kind)}) as {_quote(name)}" for name, kind, _ in columns]
+        mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
+        if not files:
+            select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(n)}" for n, k, _ in columns), mtime])
+            return f"create or replace view {_quote(table)} as select {select} limit 0"
+        file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
+        source = (
+            f"read_parquet({file_list}, hive_partitioning = true, filename = true, "
+            "hive_types = {'event_date': VARCHAR, 'event_hour': INTEGER, 'v': VARCHAR})"
+        )
+        if not with_mtime:
+            return f"create or replace view {_quote(table)} as select {', '.join([*casts, mtime])} from {source}"
+        # Trino's Hive connector exposes each file's modification time; here it comes from the file system.
+        mtimes = ", ".join(f"({_sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
+        return (
+            f"create or replace view {_quote(table)} as select {', '.join(casts)}, m.modified as "
+            f"{_quote(FILE_MODIFIED_TIME)} from {source} as t "
+            f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
+        )
+
+    def _files(self, table: str) -> list[Path]:
+        if table not in self._table_files:
+            files: list[Path] = []
+            for location in self._locations(table):
+                files.extend(_visible_parquet_files(_local_path(location)))
+            log.info("%s: %d curated files", table, len(files))
+            self._table_files[table] = files
+        return self._table_files[table]
+
+    def _quarantine_view(self) -> str:
+        root = _local_path(self._quarantine_uri)
+        files = [f for d in sorted(root.glob("quarantine_date=*")) for f in _visible_parquet_files(d)]
+        if not files:
+            return (
+                f"create or replace view {QUARANTINE_TABLE} as select cast(null as VARCHAR) as quarantine_date limit 0"
+            )
+        file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
+        return (
+            f"create or replace view {QUARANTINE_TABLE} as select * from read_parquet({file_list}, "
+            "hive_partitioning = true, union_by_name = true, hive_types = {'quarantine_date': VARCHAR})"
+        )
+
+
+def _trino_like(table: pa.Table) -> pa.Table:
+    """DuckDB sums and counts integers into HUGEINT (decimal(38,0) in Arrow); Trino gives bigint."""
+    huge = pa.decimal128(38, 0)
+    if not any(f.type == huge for f in table.schema):
+        return table
+    schema = pa.schema([f.with_type(pa.int64()) if f.type == huge else f for f in table.schema])
+    return table.cast(schema)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class TrinoEngine:
+    """Distributed engine: Trino through ``TrinoHook`` on ``trino_default``, every row fetched.
+
+    Fetching matters: a Trino query whose results are never read is cancelled by the coordinator
+    while the client reports success.
+    """
+
+    name = "trino"
+
+    def __init__(self, conn_id: str = "trino_default") -> None:
+        self.conn_id = conn_id
+
+    def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
+        from airflow.providers.trino.hooks.trino import TrinoHook
+
+        text, names = to_qmark(sql)
+        values = [parameters[name] for name in names]
+        hook = TrinoHook(trino_conn_id=self.conn_id)
+        with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
+            cursor.execute(text, values)
+            rows = cursor.fetchall()
+            columns = [d[0] for d in cursor.description or ()]
+        if not rows:
+            return pa.table({c: pa.array([], pa.null()) for c in columns})
+        return pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
+
+    def close(self) -> None:
+        """Nothing to release: each question opens and closes its own connection."""
+
+
+def engine_from_settings(settings: EventlakeSettings) -> QueryEngine:
+    """The engine the settings choose (``query_engine``)."""
+    if settings.query_engine == "trino":
+        return TrinoEngine()
+    return DuckDBEngine.from_settings(settings)

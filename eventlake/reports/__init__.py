@@ -1,0 +1,1 @@
+"""Published reports: one immutable version per (question, interval), with an index of them all."""
