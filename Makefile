@@ -1,0 +1,66 @@
+# eventlake: the two commands are `make up` and `make test`; the rest is listed by `make help`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.8
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up down status logs test test-unit test-integration test-faults lint format bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@echo "eventlake: creating the Python environment in $(VENV) (first use; a few minutes)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync -q requirements.lock
+	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP) ## create/update the Python environment from the lock file
+
+up: $(STAMP) ## start the embedded stack and wait until every service is healthy
+	@$(PY) -m eventlake.stack up
+
+down: $(STAMP) ## stop every process the stack started
+	@$(PY) -m eventlake.stack down
+
+status: $(STAMP) ## state and health of every service
+	@$(PY) -m eventlake.stack status
+
+logs: $(STAMP) ## last lines of every service's log (make logs SERVICE=broker for one)
+	@$(PY) -m eventlake.stack logs $(SERVICE)
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy (shared package), sqlfluff (sql/)
+	@echo "== ruff"; $(VENV)/bin/ruff check .
+	@echo "== ruff format"; $(VENV)/bin/ruff format --check .
+	@echo "== mypy eventlake"; $(VENV)/bin/mypy
+	@echo "== sqlfluff sql/"; if compgen -G "sql/*.sql" > /dev/null; then $(VENV)/bin/sqlfluff lint sql --dialect trino; fi
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	@$(VENV)/bin/ruff check --fix .; $(VENV)/bin/ruff format .
+
+test: $(STAMP) lint ## the whole suite: lint, unit, integration (real stack), end to end
+	@$(VENV)/bin/pytest -m "not faults" $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## unit tests only (no services)
+	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## tests against the real embedded stack
+	@$(VENV)/bin/pytest tests/integration -m "not faults" $(PYTEST_ARGS)
+
+test-faults: $(STAMP) ## fault drills: kill drivers, restart the broker and scheduler under load
+	@$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
+
+bench: $(STAMP) ## run every benchmark with its baseline and write BENCHMARKS.md
+	@$(PY) -m benchmarks.run_all
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	@$(PYTHON) -m pip install -q uv==$(UV_VERSION) && uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean: down ## stop the stack and delete its state (var/)
+	@rm -rf var
