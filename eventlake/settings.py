@@ -67,6 +67,11 @@ class EventlakeSettings(BaseSettings):
     spark_batch_cores_max: int = Field(1, ge=1, description="Cores a batch (compaction) job may take.")
     spark_executor_memory: str = Field("2g", description="Executor memory per Spark app.")
     spark_driver_memory: str = Field("2g", description="Driver memory per Spark app.")
+    spark_driver_host: str = Field(
+        "127.0.0.1",
+        description="Address a Spark driver binds and advertises to executors. Empty = Spark's default "
+        "(the host's own address; distributed: the driver's container, reachable from the workers).",
+    )
     spark_kafka_connector: Literal["auto", "builtin", "python"] = Field(
         "auto",
         description="Kafka source of the stream: Spark's connector jar (builtin), the Python data "
