@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from eventlake.settings import EventlakeSettings
 
+#: Curated (typed, zstd) bytes per landing (JSON payload, snappy) byte, measured on catalog fixtures.
+CURATED_BYTES_PER_LANDING_BYTE = 0.5
 #: Points of a run where a fault-injection hook is called (the kill -9 tests stop the job there).
 CHECKPOINTS = ("planned", "written", "moved", "manifest_written", "published")
 Checkpoint = Callable[[str], None]
@@ -215,7 +217,9 @@ def compact_table(
     rows_new = sum(int(s["rows_new"]) for s in stats.values())
     bytes_new = sum(task.new_bytes for task in tasks)
     distinct = sum(int(s["distinct_events"]) for s in stats.values())
-    per_file = rows_per_file(settings.compaction_target_file_bytes, bytes_new, rows_new)
+    per_file = rows_per_file(
+        settings.compaction_target_file_bytes, bytes_new, rows_new, output_per_input_byte=CURATED_BYTES_PER_LANDING_BYTE
+    )
     files = max(1, math.ceil(distinct / per_file))
 
     staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"

@@ -1,0 +1,50 @@
+"""The compaction DAGs parse, are thin, and schedule real hourly intervals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.encoders import coerce_to_core_timetable
+
+from eventlake.settings import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    return DagBag(dag_folder=str(REPO_ROOT / "dags"))
+
+
+@pytest.mark.parametrize("dag_id", ["compact_events", "bootstrap_tables"])
+def test_dag_imports_with_owner_retries_and_tags(dagbag, dag_id):
+    assert not {path: err for path, err in dagbag.import_errors.items() if dag_id in path}
+    dag = dagbag.dags.get(dag_id)
+    assert dag is not None and dag.fileloc.endswith(f"{dag_id}.py")
+    assert dag.tags and "eventlake" in dag.tags
+    for task in dag.tasks:
+        assert task.owner == "eventlake"
+        assert task.retries >= 1
+
+
+def test_compaction_runs_hourly_over_explicit_intervals_with_catchup(dagbag):
+    dag = dagbag.dags["compact_events"]
+    assert dag.catchup is True
+    assert dag.max_active_runs == 1
+    start = pendulum.datetime(2026, 11, 24, 9, tz="UTC")
+    timetable = coerce_to_core_timetable(dag.timetable)
+    interval = timetable.infer_manual_data_interval(run_after=start + timedelta(minutes=30))
+    # A run at 09:30 covers the last complete hour, never an empty interval.
+    assert (interval.start, interval.end) == (start - timedelta(hours=1), start)
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "wait_for_lateness_grace",
+        "find_partitions_to_compact",
+        "compact_partitions",
+        "emit_curated_assets",
+        "apply_retention",
+    ]
+    emit = dag.get_task("emit_curated_assets")
+    assert [outlet.name for outlet in emit.outlets] == ["eventlake-curated-partitions"]
+    submit = dag.get_task("compact_partitions")
+    assert submit.conf["spark.cores.max"] == "{{ eventlake_settings().spark_batch_cores_max }}"
