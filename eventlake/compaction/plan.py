@@ -132,9 +132,14 @@ def plan_compaction(
 
 
 def rows_per_file(
-    target_file_bytes: int, input_bytes: int, input_rows: int, *, output_per_input_byte: float = 1.0, floor: int = 10_000
+    target_file_bytes: int,
+    input_bytes: int,
+    input_rows: int,
+    *,
+    output_per_input_byte: float = 1.0,
+    floor: int = 10_000,
 ) -> int:
-    """Rows per output file for the target size, from the input's bytes per row and the output/input size ratio."""
+    """Rows per output file of the target size, from the input's bytes per row and the output/input ratio."""
     if input_rows <= 0 or input_bytes <= 0:
         return max(floor, target_file_bytes // 100)
     return max(floor, int(target_file_bytes * input_rows / (input_bytes * output_per_input_byte)))

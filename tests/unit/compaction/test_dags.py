@@ -21,8 +21,10 @@ def dagbag():
 def test_dag_imports_with_owner_retries_and_tags(dagbag, dag_id):
     assert not {path: err for path, err in dagbag.import_errors.items() if dag_id in path}
     dag = dagbag.dags.get(dag_id)
-    assert dag is not None and dag.fileloc.endswith(f"{dag_id}.py")
-    assert dag.tags and "eventlake" in dag.tags
+    assert dag is not None
+    assert dag.fileloc.endswith(f"{dag_id}.py")
+    assert dag.tags
+    assert "eventlake" in dag.tags
     for task in dag.tasks:
         assert task.owner == "eventlake"
         assert task.retries >= 1

@@ -49,7 +49,8 @@ def test_hour_within_lateness_grace_waits():
 
 def test_later_hours_belong_to_later_runs():
     result = plan([landed(H11, 1)], now=H11.end + timedelta(hours=1))
-    assert result.tasks == () and result.skipped == ()
+    assert result.tasks == ()
+    assert result.skipped == ()
 
 
 def test_unchanged_input_is_skipped_and_keeps_the_published_version():
@@ -66,7 +67,8 @@ def test_late_files_of_an_earlier_hour_recompact_it_with_only_the_new_files():
     result = plan([old, late, landed(H10, 8)], published)
     by_hour = {task.hour: task for task in result.tasks}
     assert set(by_hour) == {H9, H10}
-    assert by_hour[H9].late and not by_hour[H10].late
+    assert by_hour[H9].late
+    assert not by_hour[H10].late
     assert by_hour[H9].new_files == (late,)
     assert by_hour[H9].previous == published[H9]
     assert by_hour[H9].input_files == {old.rel_path, late.rel_path}

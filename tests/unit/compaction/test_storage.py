@@ -36,6 +36,7 @@ def test_version_dirs_and_uris_round_trip(tmp_path):
     versions = lake.version_dirs("game_paid")
     assert [(v.hour, v.version) for v in versions] == [(HOUR, "a"), (HOUR, "b")]
     uri = lake.uri(versions[0].path)
-    assert uri.startswith("file:///") and lake.path(uri) == versions[0].path
+    assert uri.startswith("file:///")
+    assert lake.path(uri) == versions[0].path
     assert lake.path(uri.replace("file:///", "file:/")) == versions[0].path
     assert lake.manifest(versions[1].path) == {"v": "b"}
