@@ -1,0 +1,6 @@
+#!/bin/sh
+# Entrypoint of the eventlake and spark images: derive Airflow's and Spark's configuration from the
+# EVENTLAKE_* settings (one source of truth), then run the service's command.
+set -eu
+eval "$(python -m eventlake.distributed container-env)"
+exec "$@"
