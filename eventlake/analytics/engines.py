@@ -84,9 +84,15 @@ def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
     """Partition locations from the metastore (issue 5's ``eventlake.metastore``)."""
 
     def provide(table: str) -> list[str]:
-        from eventlake.metastore import partition_locations  # type: ignore[import-not-found,unused-ignore]
+        from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
-        return location_list(partition_locations(settings, table))
+        from eventlake.metastore import partition_locations
+
+        try:
+            return location_list(partition_locations(settings, table))
+        except NoSuchObjectException:
+            log.warning("table %s is not in the metastore yet: read as empty", table)
+            return []
 
     return provide
 

@@ -1,0 +1,88 @@
+"""The report store: atomic publication, one current version, names that cannot escape the root."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eventlake.reports.store import ReportNotFoundError, ReportStore, reports_root
+
+INTERVAL = "20261124T0000Z--20261125T0000Z"
+
+
+def summary(run_id: str) -> bytes:
+    return json.dumps(
+        {
+            "title": "T",
+            "interval": {"start": "2026-11-24T00:00:00+00:00", "end": "2026-11-25T00:00:00+00:00", "cadence": "daily"},
+            "row_count": 1,
+            "engine": "duckdb",
+            "published_at": "now",
+            "run": {"dag_id": "run_analytics_daily", "run_id": run_id},
+        }
+    ).encode()
+
+
+def test_publish_then_republish_switches_the_current_version(tmp_path) -> None:
+    store = ReportStore(tmp_path)
+    first = store.publish("q_one", INTERVAL, {"summary.json": summary("a"), "result.csv": b"x\n1\n"})
+    assert store.file("q_one", INTERVAL, "result.csv").read_bytes() == b"x\n1\n"
+    second = store.publish("q_one", INTERVAL, {"summary.json": summary("b"), "result.csv": b"x\n2\n"})
+    assert store.current("q_one", INTERVAL).version == second.version != first.version
+    assert store.file("q_one", INTERVAL, "result.csv").read_bytes() == b"x\n2\n"
+    assert not any(p.name.startswith(".tmp") for p in (tmp_path / "q_one" / INTERVAL).iterdir())
+
+
+def test_old_versions_are_pruned_but_the_previous_one_is_kept(tmp_path) -> None:
+    store = ReportStore(tmp_path)
+    versions = [store.publish("q_one", INTERVAL, {"summary.json": summary(str(n))}).version for n in range(4)]
+    on_disk = sorted(p.name for p in (tmp_path / "q_one" / INTERVAL).iterdir() if p.name.startswith("v"))
+    assert on_disk == versions[-2:]
+
+
+def test_index_lists_every_report_with_its_run(tmp_path) -> None:
+    store = ReportStore(tmp_path)
+    store.publish("q_one", INTERVAL, {"summary.json": summary("a")})
+    store.publish("q_two", INTERVAL, {"summary.json": summary("a")})
+    entries = store.rebuild_index()
+    assert [(e["question"], e["interval_id"], e["run_id"]) for e in entries] == [
+        ("q_one", INTERVAL, "a"),
+        ("q_two", INTERVAL, "a"),
+    ]
+    assert json.loads((tmp_path / "index.json").read_text())["reports"] == entries
+
+
+@pytest.mark.parametrize(
+    ("question", "interval", "name"),
+    [
+        ("..", INTERVAL, "result.csv"),
+        ("q_one", "..", "result.csv"),
+        ("q_one", INTERVAL, "../../index.json"),
+        ("q_one", INTERVAL, "CURRENT"),
+        ("q_one", "20261124T0000Z--20261126T0000Z", "result.csv"),
+        ("Q_ONE", INTERVAL, "result.csv"),
+        ("q_one/../q_one", INTERVAL, "result.csv"),
+        ("missing", INTERVAL, "result.csv"),
+    ],
+)
+def test_unknown_names_and_traversal_are_not_found(tmp_path, question, interval, name) -> None:
+    store = ReportStore(tmp_path)
+    store.publish("q_one", INTERVAL, {"summary.json": summary("a"), "result.csv": b"x\n"})
+    with pytest.raises(ReportNotFoundError):
+        store.file(question, interval, name)
+
+
+def test_publish_refuses_bad_names(tmp_path) -> None:
+    store = ReportStore(tmp_path)
+    with pytest.raises(ValueError, match="report name"):
+        store.publish("../evil", INTERVAL, {})
+    with pytest.raises(ValueError, match="not report files"):
+        store.publish("q_one", INTERVAL, {"../x": b""})
+
+
+def test_reports_root_accepts_local_uris_only(tmp_path) -> None:
+    assert reports_root(tmp_path.as_uri()) == tmp_path
+    assert reports_root(str(tmp_path)) == tmp_path
+    with pytest.raises(ValueError, match="local folders"):
+        reports_root("s3a://eventlake/reports")
