@@ -9,7 +9,9 @@ Commands (``python -m eventlake.distributed COMMAND``):
 - ``settings-table``: the Markdown table of every setting, embedded and distributed value.
 - ``container-env``: shell ``export`` lines a container's entrypoint evaluates (Airflow and Spark
   configuration derived from the settings); also writes the files they point at.
-- ``init``: the compose one-shot: Airflow DB migration, lake bucket, Kafka topics, metastore tables.
+- ``init``: the compose one-shot before Airflow: Airflow DB migration and the lake's bucket.
+- ``bootstrap``: the compose one-shot once Airflow is up: the embedded stack's bootstrap (unpause the
+  DAGs, run the topics and tables DAGs), awaited until those runs succeeded.
 """
 
 from __future__ import annotations
@@ -213,7 +215,7 @@ def container_environment(settings: EventlakeSettings) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__AUTH_MANAGER": _SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": settings.simple_auth_manager_users(),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
@@ -268,10 +270,13 @@ def ensure_bucket(settings: EventlakeSettings) -> str:
     import pyarrow.fs as pafs
 
     bucket = urlparse(settings.lake_uri).netloc
+    endpoint = urlparse(settings.s3_endpoint)
     fs = pafs.S3FileSystem(
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key.get_secret_value(),
-        endpoint_override=settings.s3_endpoint,
+        endpoint_override=endpoint.netloc,
+        scheme=endpoint.scheme or "https",
+        region="us-east-1",
         allow_bucket_creation=True,
     )
     if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
@@ -280,19 +285,39 @@ def ensure_bucket(settings: EventlakeSettings) -> str:
 
 
 def run_init(settings: EventlakeSettings) -> None:
-    """The compose ``init`` service: everything the long-running services expect to exist."""
+    """The compose ``init`` one-shot, before Airflow starts: its metadata DB and the lake's bucket."""
     import subprocess
 
     print("airflow db migrate", flush=True)
     subprocess.run(["airflow", "db", "migrate"], check=True)
     print(f"bucket: {ensure_bucket(settings)}", flush=True)
-    from eventlake.kafka_topics import ensure_topics
 
-    print(f"topics: {ensure_topics(settings)}", flush=True)
-    # The tables are created by the same Spark job the embedded stack runs, on the cluster.
-    create_tables = settings.repo_root / "spark_jobs" / "create_tables.py"
-    subprocess.run(["spark-submit", "--master", settings.spark_master_url, str(create_tables)], check=True)
-    print("connections: AIRFLOW_CONN_* from the settings:", ", ".join(settings.airflow_connections()), flush=True)
+
+def run_bootstrap(settings: EventlakeSettings, *, timeout: float = 1200) -> None:
+    """The compose ``bootstrap`` one-shot, once Airflow is up: the embedded stack's bootstrap, awaited.
+
+    Unpauses the platform's DAGs and runs the on-deploy ones (topics, tables) through the REST API,
+    exactly as ``python -m eventlake.stack up`` does, then waits until each run has succeeded.
+    """
+    from eventlake.airflow_client import AirflowClient
+    from eventlake.stack.cli import BOOTSTRAP_TRIGGER, BOOTSTRAP_UNPAUSE
+
+    dags_folder = settings.repo_root / "dags"
+    present = [dag_id for dag_id in BOOTSTRAP_UNPAUSE if (dags_folder / f"{dag_id}.py").exists()]
+    missing = [dag_id for dag_id in BOOTSTRAP_TRIGGER if dag_id not in present]
+    if missing:
+        raise SystemExit(f"bootstrap DAGs not in {dags_folder}: {missing}")
+    password = settings.admin_password.get_secret_value()
+    with AirflowClient(settings.airflow_url, settings.admin_username, password) as client:
+        client.wait_for_dags(present, timeout=300)
+        for dag_id in present:
+            client.set_paused(dag_id, False)
+        for dag_id in BOOTSTRAP_TRIGGER:
+            run_id = client.trigger(dag_id)
+            state = client.wait_for_run(dag_id, run_id, timeout=timeout)
+            print(f"{dag_id}: {state} ({run_id})", flush=True)
+            if state != "success":
+                raise SystemExit(f"{dag_id} run {run_id} ended {state}: see its task logs in the Airflow UI")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     table = commands.add_parser("settings-table", help="print the settings table (Markdown)")
     table.add_argument("--write", action="store_true", help=f"update it in {DOCS_FILE.relative_to(REPO_ROOT)}")
     commands.add_parser("container-env", help="print export lines for a container's entrypoint")
-    commands.add_parser("init", help="the compose init one-shot")
+    commands.add_parser("init", help="the compose init one-shot (Airflow DB, bucket)")
+    commands.add_parser("bootstrap", help="the compose bootstrap one-shot (unpause DAGs, topics, tables)")
     commands.add_parser("secret-names", help="print the variables the distributed profile needs from .env")
     args = parser.parse_args(argv)
     if args.command == "settings-table" and args.write:
@@ -318,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
             env = container_environment(settings)
             write_container_files(settings, env)
             sys.stdout.write(export_lines(env, os.environ))
-        else:
+        elif args.command == "init":
             run_init(settings)
+        else:
+            run_bootstrap(settings)
     return 0
 
 

@@ -48,7 +48,7 @@ def test_schema_rejects_a_broken_compose_file(compose: dict[str, Any]) -> None:
 def test_every_service_the_issue_asks_for_exists(services: dict[str, dict[str, Any]]) -> None:
     expected = {
         "postgres", "minio", "hive-metastore", "kafka", "kafka-2", "kafka-3", "spark-master", "spark-worker",
-        "spark-worker-extra", "trino", "trino-worker", "init", "airflow-apiserver", "airflow-scheduler",
+        "spark-worker-extra", "trino", "trino-worker", "init", "bootstrap", "airflow-apiserver", "airflow-scheduler",
         "airflow-dag-processor", "airflow-triggerer", "producer", "loadgen",
     }  # fmt: skip
     assert expected <= set(services)
@@ -60,7 +60,17 @@ def test_optional_parts_are_behind_profiles(services: dict[str, dict[str, Any]])
     assert profiles["spark-worker-extra"] == {"spark-workers"}
     assert profiles["trino-worker"] == {"trino-workers"}
     assert profiles["loadgen"] == {"loadgen"}
-    core = {"kafka", "spark-master", "spark-worker", "trino", "hive-metastore", "minio", "postgres", "init"}
+    core = {
+        "kafka",
+        "spark-master",
+        "spark-worker",
+        "trino",
+        "hive-metastore",
+        "minio",
+        "postgres",
+        "init",
+        "bootstrap",
+    }
     assert all(not profiles[name] for name in core | {n for n in services if n.startswith("airflow-")})
 
 
@@ -91,7 +101,7 @@ def test_every_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) ->
 
 def test_depends_on_names_existing_services_and_waits_for_health(services: dict[str, dict[str, Any]]) -> None:
     shots = one_shots(services)
-    assert shots == {"init"}
+    assert shots == {"init", "bootstrap"}
     for name, service in services.items():
         depends_on = service.get("depends_on") or {}
         assert isinstance(depends_on, dict), f"{name}: depends_on must use the long form with a condition"
@@ -120,10 +130,16 @@ def test_depends_on_has_no_cycle(services: dict[str, dict[str, Any]]) -> None:
         visit(name, ())
 
 
-def test_airflow_waits_for_init_and_init_for_the_backends(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "producer"):
+def test_start_order_init_airflow_bootstrap_producer(services: dict[str, dict[str, Any]]) -> None:
+    """init (DB, bucket) -> Airflow -> bootstrap (topics, tables) -> producer -> loadgen."""
+    assert {"postgres", "minio"} <= set(services["init"]["depends_on"])
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
         assert "init" in services[name]["depends_on"], name
-    assert {"postgres", "minio", "kafka", "hive-metastore", "spark-master"} <= set(services["init"]["depends_on"])
+        assert name in services["bootstrap"]["depends_on"]
+    # Tasks run in the scheduler: the engines they use are up before it.
+    assert {"kafka", "hive-metastore", "trino", "spark-worker"} <= set(services["airflow-scheduler"]["depends_on"])
+    assert "bootstrap" in services["producer"]["depends_on"]
+    assert "producer" in services["loadgen"]["depends_on"]
 
 
 def _host_ports(service: dict[str, Any]) -> list[str]:
