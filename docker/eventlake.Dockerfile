@@ -51,6 +51,7 @@ COPY --chown=eventlake:0 dags/ ./dags/
 COPY --chown=eventlake:0 spark_jobs/ ./spark_jobs/
 COPY --chown=eventlake:0 sql/ ./sql/
 COPY --chown=eventlake:0 producer_app/ ./producer_app/
+COPY --chown=eventlake:0 plugins/ ./plugins/
 COPY --chown=eventlake:0 docker/entrypoint.sh ./docker/
 ENV PYTHONPATH=/opt/eventlake:/opt/eventlake/plugins
 USER eventlake
