@@ -103,14 +103,16 @@ def result_path(settings: EventlakeSettings, interval_start: datetime) -> Path:
     return settings.run_dir / "compaction" / f"{interval_start:%Y%m%dT%H%M%S}.json"
 
 
-def build_spark(settings: EventlakeSettings, app_name: str, *, master: str | None = None) -> SparkSession:
+def build_spark(
+    settings: EventlakeSettings, app_name: str, *, master: str | None = None, extra_conf: dict[str, str] | None = None
+) -> SparkSession:
     """A Spark session with the compaction's settings (and the metastore, for SQL readers)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in SPARK_CONF.items():
+    for key, value in {**SPARK_CONF, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.hadoop.hive.metastore.uris", settings.metastore_uri)
     return builder.enableHiveSupport().getOrCreate()
