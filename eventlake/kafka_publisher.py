@@ -77,19 +77,35 @@ def producer_config(bootstrap_servers: str, *, delivery_timeout_ms: int, client_
     }
 
 
+#: Delivery errors after which the producer's id or epoch is no good any more (e.g. the broker
+#: restarted and fences it): the next publish starts a new producer.
+_REPLACE_ON = frozenset(
+    {"_MSG_TIMED_OUT", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "UNKNOWN_PRODUCER_ID",
+     "OUT_OF_ORDER_SEQUENCE_NUMBER", "_FENCED", "_FATAL"}
+)  # fmt: skip
+PRODUCER_REPLACE_INTERVAL_SECONDS = 2.0
+
+
+def _needs_new_producer(error: Any) -> bool:
+    name = error.name() if hasattr(error, "name") else str(error)
+    return bool(getattr(error, "fatal", lambda: False)()) or name in _REPLACE_ON
+
+
 @dataclass(slots=True)
 class _Delivery:
     """Waits for the delivery reports of one publish call (several messages, one event)."""
 
     pending: int
+    on_error: Any
     done: threading.Event = field(default_factory=threading.Event)
-    errors: list[str] = field(default_factory=list)
+    errors: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def report(self, err: Any, _msg: Any) -> None:
         with self.lock:
             if err is not None:
-                self.errors.append(str(err))
+                self.errors.append(err)
+                self.on_error(err)
             self.pending -= 1
             finished = self.pending <= 0
         if finished:
@@ -114,6 +130,7 @@ class KafkaPublisher:
         self._config["error_cb"] = self._on_error
         self._lock = threading.Lock()
         self._fatal: str | None = None
+        self._replaced_at = 0.0
         self._producer = self._new_producer()
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_forever, name="kafka-delivery-reports", daemon=True)
@@ -141,22 +158,35 @@ class KafkaPublisher:
         else:
             log.warning("kafka producer error: %s", err)
 
+    def _on_delivery_error(self, error: Any) -> None:
+        # Runs on the poll thread, inside poll(): only flag it, the next publish replaces the producer.
+        if _needs_new_producer(error):
+            self._fatal = f"delivery failed: {error}"
+
     def _poll_forever(self) -> None:
         while not self._closed.is_set():
             producer = self._producer
             producer.poll(0.05)
 
     def _current_producer(self) -> Any:
-        if self._fatal is None:
-            return self._producer
-        with self._lock:
-            if self._fatal is not None:
-                old, self._producer = self._producer, self._new_producer()
-                self._fatal = None
-                # Its undelivered messages all fail (their requests answer 503); serve those reports.
-                old.purge()
-                old.poll(0)
+        if self._fatal is not None:
+            self._replace_producer(self._fatal)
         return self._producer
+
+    def _replace_producer(self, reason: str) -> None:
+        """Start over with a new producer id (after a fatal error, a fenced epoch, a broker restart)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._replaced_at < PRODUCER_REPLACE_INTERVAL_SECONDS:
+                self._fatal = None
+                return
+            log.warning("replacing the kafka producer: %s", reason)
+            old, self._producer = self._producer, self._new_producer()
+            self._replaced_at = now
+            self._fatal = None
+        # Its undelivered messages all fail (their requests answer 503): serve those reports, then drop it.
+        old.purge()
+        old.poll(0)
 
     def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> None:
         if not messages:
@@ -164,7 +194,7 @@ class KafkaPublisher:
         if self._closed.is_set():
             raise PublishUnavailableError("publisher is shut down", retry_after_seconds=5)
         producer = self._current_producer()
-        delivery = _Delivery(pending=len(messages))
+        delivery = _Delivery(pending=len(messages), on_error=self._on_delivery_error)
         produced = 0
         try:
             for message in messages:
@@ -179,7 +209,8 @@ class KafkaPublisher:
         if not delivery.done.wait(timeout):
             raise PublishUnavailableError(f"no broker acknowledgement within {timeout:g} s")
         if delivery.errors:
-            raise PublishUnavailableError(f"broker did not store the message: {delivery.errors[0]}")
+            error = delivery.errors[0]
+            raise PublishUnavailableError(f"broker did not store the message: {error}")
 
     @staticmethod
     def _abandon(delivery: _Delivery, never_produced: int) -> None:
