@@ -227,7 +227,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             directory=settings.home / "metastore",
             ports=(metastore_port,),
             priority=30,
-            start_timeout=120,
+            start_timeout=180,
         ),
         Service(
             name="spark-master",
@@ -245,7 +245,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             env={**spark_env(settings), "SPARK_DAEMON_MEMORY": "512m"},
             ports=(spark_port, settings.spark_master_webui_port),
             priority=30,
-            start_timeout=60,
+            start_timeout=180,
         ),
         Service(
             name="spark-worker",
@@ -273,7 +273,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             },
             ports=(settings.spark_worker_webui_port,),
             priority=40,
-            start_timeout=60,
+            start_timeout=180,
         ),
         Service(
             name="airflow-api-server",
@@ -282,7 +282,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             env=airflow_env(settings),
             ports=(settings.airflow_port,),
             priority=50,
-            start_timeout=120,
+            start_timeout=180,
             startsecs=5,
         ),
         Service(
@@ -292,7 +292,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             env=airflow_env(settings),
             ports=(settings.airflow_log_server_port,),
             priority=50,
-            start_timeout=120,
+            start_timeout=180,
             startsecs=5,
             stop_wait_seconds=30,
         ),
@@ -302,7 +302,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             command=[str(bin_dir / "airflow"), "dag-processor"],
             env=airflow_env(settings),
             priority=50,
-            start_timeout=120,
+            start_timeout=180,
             startsecs=5,
         ),
         Service(
@@ -312,7 +312,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             env=airflow_env(settings),
             ports=(settings.airflow_trigger_log_server_port,),
             priority=50,
-            start_timeout=120,
+            start_timeout=180,
             startsecs=5,
         ),
         Service(
@@ -328,7 +328,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             ports=(settings.producer_port,),
             env={"PYTHONPATH": str(settings.repo_root)},
             priority=60,
-            start_timeout=60,
+            start_timeout=180,
             stop_wait_seconds=30,
         ),
     ]
