@@ -124,15 +124,18 @@ def test_airflow_login_works_for_both_users_and_lists_dags(embedded_stack: Event
         with AirflowClient(settings.airflow_url, user, password.get_secret_value()) as client:
             client.login()
             assert isinstance(client.dag_ids(), list)
-    with AirflowClient(settings.airflow_url, settings.admin_username, "not-the-password") as client, pytest.raises(
-        AirflowError, match="401"
+    with (
+        AirflowClient(settings.airflow_url, settings.admin_username, "not-the-password") as client,
+        pytest.raises(AirflowError, match="401"),
     ):
         client.login()
 
 
 def test_viewer_cannot_change_dags(embedded_stack: EventlakeSettings) -> None:
     settings = embedded_stack
-    with AirflowClient(settings.airflow_url, settings.viewer_username, settings.viewer_password.get_secret_value()) as c:
+    with AirflowClient(
+        settings.airflow_url, settings.viewer_username, settings.viewer_password.get_secret_value()
+    ) as c:
         dag_ids = c.dag_ids()
         assert dag_ids, "no DAG parsed"
         with pytest.raises(AirflowError, match="403"):

@@ -31,7 +31,9 @@ def test_airflow_gets_connections_and_users_from_the_settings(tmp_path: Path) ->
     render_config(settings)
     env = json.loads(launch_spec_path(settings, "airflow-scheduler").read_text())["env"]
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "boss:admin,reader:viewer"
-    assert json.loads(env["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]["bootstrap.servers"] == settings.kafka_bootstrap_servers
+    assert (
+        json.loads(env["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]["bootstrap.servers"] == settings.kafka_bootstrap_servers
+    )
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(settings.airflow_url)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
 
