@@ -83,7 +83,8 @@ def test_dag_file_is_clean(path: Path) -> None:
     for dag in report["dags"]:
         assert dag["tasks"] > 0
         assert dag["tags"], f"{dag['dag_id']} has no tags"
-        assert "airflow" not in dag["owners"] and dag["owners"], f"{dag['dag_id']} owners: {dag['owners']}"
+        assert dag["owners"], f"{dag['dag_id']} has no owner"
+        assert "airflow" not in dag["owners"], f"{dag['dag_id']} keeps Airflow's default owner"
         assert min(dag["retries"]) >= 1 or dag["dag_id"] in RETRY_EXEMPT, f"{dag['dag_id']} retries: {dag['retries']}"
 
 

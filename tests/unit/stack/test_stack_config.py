@@ -55,7 +55,7 @@ def test_a_taken_port_fails_fast_naming_the_service(tmp_path: Path) -> None:
 
 def test_missing_java_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "java_binary", lambda: None)
-    with pytest.raises(cli.StackError, match="(?s)java: no Java runtime found.*fix: install"):
+    with pytest.raises(cli.StackError, match=r"(?s)java: no Java runtime found.*fix: install"):
         cli.preflight(isolated_settings(tmp_path), [])
 
 
