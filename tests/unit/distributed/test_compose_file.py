@@ -133,6 +133,7 @@ def test_depends_on_has_no_cycle(services: dict[str, dict[str, Any]]) -> None:
 def test_start_order_init_airflow_bootstrap_producer(services: dict[str, dict[str, Any]]) -> None:
     """init (DB, bucket) -> Airflow -> bootstrap (topics, tables) -> producer -> loadgen."""
     assert {"postgres", "minio"} <= set(services["init"]["depends_on"])
+    assert "init" in services["hive-metastore"]["depends_on"], "the metastore's warehouse is in the bucket"
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
         assert "init" in services[name]["depends_on"], name
         assert name in services["bootstrap"]["depends_on"]

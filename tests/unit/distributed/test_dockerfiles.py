@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import importlib.util
 import os
 import re
@@ -247,6 +248,10 @@ def test_python_modules_run_by_compose_exist(services: dict[str, dict[str, Any]]
             spec = importlib.util.find_spec(module)
             assert spec is not None, f"{name}: python -m {module}: no such module"
             assert Path(spec.origin or "").resolve().is_relative_to(REPO_ROOT), f"{name}: {module} is not the repo's"
+            # Its command line parses with the module's own argument parser.
+            main = importlib.import_module(f"{module}.__main__" if spec.submodule_search_locations else module)
+            if hasattr(main, "parse_args"):
+                main.parse_args(command[3:])
         if command[:1] == ["gunicorn"]:
             config, app = command[command.index("-c") + 1], command[-1]
             assert (REPO_ROOT / config).exists(), f"{name}: {config}"
