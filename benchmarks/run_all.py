@@ -1,0 +1,114 @@
+"""`make bench`: run every benchmark (each with its baseline in the same run) and write BENCHMARKS.md.
+
+Each ``benchmarks/bench_*.py`` prints its figures and writes ``var/bench/<name>.json``. A result may
+carry ``targets``: a list of ``{"target": str, "goal": str, "measured": str, "met": bool}``; this
+script puts every target next to its measured value, with the date, the machine and the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = REPO_ROOT / "var" / "bench"
+#: Run order: cheap, self-contained benchmarks first; the end-to-end one last.
+ORDER = ("bench_producer", "bench_stream_ingest", "bench_compaction", "bench_analytics", "bench_end_to_end")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(
+            next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1]
+        )
+    except (OSError, StopIteration, ValueError):
+        mem_kb = 0
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {java[0] if java else 'no java'}"
+    )
+
+
+def scripts() -> list[Path]:
+    found = {p.stem: p for p in sorted((REPO_ROOT / "benchmarks").glob("bench_*.py"))}
+    ordered = [found.pop(name) for name in ORDER if name in found]
+    return ordered + list(found.values())
+
+
+def _flatten(prefix: str, value: object, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    elif isinstance(value, list) and len(value) > 8:
+        out.append((prefix, f"[{len(value)} values]"))
+    else:
+        out.append((prefix, json.dumps(value) if not isinstance(value, str) else value))
+
+
+def render(results: list[tuple[Path, dict, float, int]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "Machines here are noisy: every benchmark runs its baseline in the same run, and figures are",
+        "medians of repeated measurements; compare ratios rather than absolute numbers.",
+        "",
+        "## Targets",
+        "",
+        "| Benchmark | Target | Goal | Measured | Met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for script, result, _, _ in results:
+        for target in result.get("targets", []):
+            met = "yes" if target.get("met") else "**no**"
+            lines.append(
+                f"| {script.stem} | {target.get('target', '')} | {target.get('goal', '')} | "
+                f"{target.get('measured', '')} | {met} |"
+            )
+    for script, result, elapsed, code in results:
+        lines += ["", f"## {script.stem}", "", f"Command: `.venv/bin/python benchmarks/{script.name}`", ""]
+        if code != 0:
+            lines.append(f"**The benchmark failed (exit {code}).**")
+        lines.append(f"Ran in {elapsed:.0f} s.")
+        figures: list[tuple[str, str]] = []
+        _flatten("", {k: v for k, v in result.items() if k != "targets"}, figures)
+        if figures:
+            lines += ["", "| Figure | Value |", "| --- | --- |"]
+            lines += [f"| {key} | {value} |" for key, value in figures]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = []
+    for script in scripts():
+        name = script.stem.removeprefix("bench_")
+        print(f"== {script.name}", flush=True)
+        started = time.monotonic()
+        code = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, check=False).returncode
+        elapsed = time.monotonic() - started
+        candidates = [RESULTS / f"{name}.json", RESULTS / f"{script.stem}.json"]
+        result = next((json.loads(p.read_text()) for p in candidates if p.exists()), {})
+        results.append((script, result, elapsed, code))
+    (REPO_ROOT / "BENCHMARKS.md").write_text(render(results))
+    print(f"wrote {REPO_ROOT / 'BENCHMARKS.md'}")
+    return 0 if all(code == 0 for *_, code in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
