@@ -87,3 +87,18 @@ def test_init_creates_the_lake_bucket_once(s3_server: str) -> None:
     assert ensure_bucket(settings) == "eventlake"
     # (Content is not compared: s3rver stores the SDK's aws-chunked upload framing verbatim.)
     assert fs.get_file_info("eventlake/landing/marker").type == pafs.FileType.File
+
+
+def test_the_lake_reads_the_bucket_with_the_distributed_endpoint_form(s3_server: str) -> None:
+    """The compaction's file-system access takes EVENTLAKE_S3_ENDPOINT as written (``http://host:port``)."""
+    import pyarrow.fs as pafs
+
+    from eventlake.compaction.storage import Lake
+
+    settings = lake_settings(s3_server)
+    ensure_bucket(settings)
+    lake = Lake.from_settings(settings)
+    assert lake.uri(lake.landing) == f"{settings.lake_uri}/landing/events"
+    with lake.fs.open_output_stream(f"{lake.landing}/probe") as out:
+        out.write(b"x")
+    assert lake.fs.get_file_info(f"{lake.landing}/probe").type == pafs.FileType.File
