@@ -83,7 +83,9 @@ def check_spark_worker(settings: EventlakeSettings) -> tuple[bool, str]:
         state = _spark_master_state(settings)
     except (httpx.HTTPError, ValueError) as error:
         return False, f"master unreachable: {error}"
-    workers = [w for w in state.get("workers", []) if isinstance(w, dict) and w.get("state") == "ALIVE"]  # type: ignore[union-attr]
+    listed = state.get("workers")
+    listed = listed if isinstance(listed, list) else []
+    workers = [w for w in listed if isinstance(w, dict) and w.get("state") == "ALIVE"]
     cores = sum(int(w.get("cores", 0)) for w in workers)
     return bool(workers), f"{len(workers)} worker(s) alive, {cores} core(s)"
 
