@@ -17,6 +17,7 @@ from eventlake.settings import EventlakeSettings, load_settings
 from producer_app.blueprints.compat import compat_blueprint
 from producer_app.blueprints.events import events_blueprint
 from producer_app.blueprints.operations import operations_blueprint
+from producer_app.events_wsgi import EventsEndpoints
 from producer_app.http import error_response, json_response
 from producer_app.service import ApiError, ProducerService
 
@@ -36,9 +37,12 @@ def create_app(settings: EventlakeSettings | None = None, publisher: Publisher |
     app.config["MAX_CONTENT_LENGTH"] = settings.producer_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = service
-    app.register_blueprint(events_blueprint(service))
+    app.register_blueprint(events_blueprint())
     app.register_blueprint(operations_blueprint(service))
     app.register_blueprint(compat_blueprint(service))
+
+    # The hot path: the event endpoints answered without Flask's per-request machinery.
+    app.wsgi_app = EventsEndpoints(service, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
