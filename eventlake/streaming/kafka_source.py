@@ -1,0 +1,305 @@
+"""A Kafka streaming source for Spark without the connector jar: a Python data source over confluent-kafka.
+
+Semantics match Spark's own Kafka source (``format("kafka")``): the same output columns, offsets kept
+per topic and partition in Spark's checkpoint (``{"topic": {"0": next_offset}}``), the earliest retained
+offset on first start, and a loud failure when retention deleted offsets that were never read.
+
+Tansu's ListOffsets(latest) answers ``base offset of the last record batch + 1`` rather than the end of
+the log, so the end of each partition is probed: read from ``max(start, listed_end - 1)`` (the first
+record of the last batch, or the last record on real Kafka) to the partition-EOF event, whose offset
+is the true end. That costs one record batch per partition per trigger and is right on both brokers.
+
+``read()`` yields ``pyarrow.RecordBatch`` objects (``rowMode=tuples`` yields Python tuples instead:
+the row-by-row baseline of the benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
+
+SOURCE_NAME = "eventlake_kafka"
+#: Same columns, names and order as Spark's built-in Kafka source (minus timestampType).
+KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+
+ARROW_BATCH_ROWS = 50_000
+PROBE_TIMEOUT_SECONDS = 15.0
+READ_STALL_SECONDS = 60.0
+
+Offsets = dict[str, dict[str, int]]
+
+
+class DataLossError(RuntimeError):
+    """Retention deleted offsets the stream had not read yet."""
+
+
+def consumer_config(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
+    """librdkafka settings of every consumer here: assign-only, no group offsets, fast fetches."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        # assign() + seek only: no group coordination (Tansu's group protocol is unreliable), no commits.
+        "group.id": "eventlake-stream-source",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "fetch.wait.max.ms": 20,
+        "fetch.min.bytes": 1,
+        "queued.min.messages": 200_000,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        "socket.keepalive.enable": True,
+        **extra,
+    }
+
+
+class KafkaRange(InputPartition):
+    """Offsets ``[start, end)`` of one topic partition: one Spark task."""
+
+    def __init__(
+        self, bootstrap_servers: str, topic: str, partition: int, start: int, end: int, tuples: bool = False
+    ) -> None:
+        super().__init__((topic, partition, start, end))
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.partition = partition
+        self.start = start
+        self.end = end
+        self.tuples = tuples
+
+
+# Consumers are reused across micro-batches by the (reused) Python worker: a new connection per task
+# would add its set-up time to every batch. Keyed by broker and partition; seeking makes reuse safe.
+_CONSUMERS: dict[tuple[str, str, int], Any] = {}
+_CONSUMERS_LOCK = threading.Lock()
+
+
+def _consumer_for(bootstrap_servers: str, topic: str, partition: int) -> Any:
+    from confluent_kafka import Consumer
+
+    key = (bootstrap_servers, topic, partition)
+    with _CONSUMERS_LOCK:
+        consumer = _CONSUMERS.get(key)
+        if consumer is None:
+            consumer = _CONSUMERS[key] = Consumer(consumer_config(bootstrap_servers))
+        return consumer
+
+
+def read_range(part: KafkaRange) -> Iterator[Any]:
+    """The records of ``[part.start, part.end)`` as Arrow record batches (or tuples)."""
+    import pyarrow as pa
+    from confluent_kafka import KafkaError, TopicPartition
+
+    if part.end <= part.start:
+        return
+    consumer = _consumer_for(part.bootstrap_servers, part.topic, part.partition)
+    consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
+    next_offset = part.start
+    last_progress = time.monotonic()
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    offsets: list[int] = []
+    timestamps: list[int] = []
+    try:
+        while next_offset < part.end:
+            # Ask for no more than is left: consume() waits its whole timeout for a short count.
+            messages = consumer.consume(num_messages=min(10_000, part.end - next_offset), timeout=0.5)
+            if not messages:
+                if time.monotonic() - last_progress > READ_STALL_SECONDS:
+                    raise TimeoutError(f"{part.topic}[{part.partition}]: no data at offset {next_offset} for 60 s")
+                continue
+            last_progress = time.monotonic()
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        if message.offset() < part.end and message.offset() <= next_offset:
+                            raise DataLossError(
+                                f"{part.topic}[{part.partition}] ends at {message.offset()}, "
+                                f"but offsets up to {part.end} were planned: the log was truncated"
+                            )
+                        continue
+                    raise RuntimeError(f"{part.topic}[{part.partition}]: {error}")
+                offset = message.offset()
+                if offset >= part.end:
+                    next_offset = part.end
+                    break
+                keys.append(message.key())
+                values.append(message.value())
+                offsets.append(offset)
+                timestamps.append(message.timestamp()[1])
+                next_offset = offset + 1
+            if len(offsets) >= ARROW_BATCH_ROWS or (offsets and next_offset >= part.end):
+                yield from _emit(part, keys, values, offsets, timestamps, pa)
+                keys, values, offsets, timestamps = [], [], [], []
+    finally:
+        consumer.unassign()
+
+
+def _emit(
+    part: KafkaRange, keys: list[Any], values: list[Any], offsets: list[int], timestamps: list[int], pa: Any
+) -> Iterator[Any]:
+    if part.tuples:
+        from datetime import UTC, datetime
+
+        for key, value, offset, ts in zip(keys, values, offsets, timestamps, strict=True):
+            yield (key, value, part.topic, part.partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
+        return
+    rows = len(offsets)
+    yield pa.RecordBatch.from_arrays(
+        [
+            pa.array(keys, pa.binary()),
+            pa.array(values, pa.binary()),
+            pa.array([part.topic] * rows, pa.string()),
+            pa.array([part.partition] * rows, pa.int32()),
+            pa.array(offsets, pa.int64()),
+            pa.array(timestamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
+        ],
+        names=["key", "value", "topic", "partition", "offset", "timestamp"],
+    )
+
+
+class BrokerProbe:
+    """Driver-side view of the broker: partitions, earliest offsets and the true end of each partition."""
+
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str]) -> None:
+        from confluent_kafka import Consumer
+
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = list(topics)
+        self._consumer = Consumer(consumer_config(bootstrap_servers))
+
+    def partitions(self) -> list[tuple[str, int]]:
+        metadata = self._consumer.list_topics(timeout=10)
+        found: list[tuple[str, int]] = []
+        for topic in self.topics:
+            meta = metadata.topics.get(topic)
+            if meta is None or meta.error is not None:
+                raise RuntimeError(f"topic {topic!r} does not exist on {self.bootstrap_servers}")
+            found.extend((topic, p) for p in sorted(meta.partitions))
+        return found
+
+    def earliest(self, topic: str, partition: int) -> int:
+        from confluent_kafka import TopicPartition
+
+        low, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        return int(low)
+
+    def true_end(self, topic: str, partition: int, from_offset: int) -> int:
+        """The offset after the last record, read from the log (not trusted from ListOffsets)."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        low, listed_end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        if listed_end <= low:
+            return max(int(listed_end), from_offset) if listed_end > from_offset else from_offset
+        probe_from = max(from_offset, int(listed_end) - 1, int(low))
+        self._consumer.assign([TopicPartition(topic, partition, probe_from)])
+        deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
+        end = probe_from
+        try:
+            while time.monotonic() < deadline:
+                for message in self._consumer.consume(num_messages=10_000, timeout=0.2):
+                    error = message.error()
+                    if error is None:
+                        end = max(end, message.offset() + 1)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        return max(end, int(message.offset()))
+                    else:
+                        raise RuntimeError(f"{topic}[{partition}]: {error}")
+        finally:
+            self._consumer.unassign()
+        raise TimeoutError(f"{topic}[{partition}]: no end of partition seen from offset {probe_from}")
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class KafkaStreamReader(DataSourceStreamReader):
+    """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.bootstrap_servers = options["kafka.bootstrap.servers"]
+        self.topics = [t.strip() for t in options["subscribe"].split(",") if t.strip()]
+        self.max_offsets = int(options.get("maxOffsetsPerTrigger", "0") or 0)
+        self.tuples = options.get("rowMode", "arrow") == "tuples"
+        self._probe: BrokerProbe | None = None
+        self._latest: Offsets | None = None
+
+    @property
+    def probe(self) -> BrokerProbe:
+        if self._probe is None:
+            self._probe = BrokerProbe(self.bootstrap_servers, self.topics)
+        return self._probe
+
+    def initialOffset(self) -> dict:
+        """Earliest retained offset of every partition (a new query reads everything retained)."""
+        offsets: Offsets = {}
+        for topic, partition in self.probe.partitions():
+            offsets.setdefault(topic, {})[str(partition)] = self.probe.earliest(topic, partition)
+        return offsets
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        return ReadMaxRows(self.max_offsets) if self.max_offsets > 0 else ReadAllAvailable()
+
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        """True end of every partition, capped by the read limit; fails if unread data was deleted."""
+        parts = self.probe.partitions()
+        cap = math.ceil(limit.max_rows / len(parts)) if isinstance(limit, ReadMaxRows) and parts else None
+        latest: Offsets = {}
+        planned: Offsets = {}
+        for topic, partition in parts:
+            begin = start.get(topic, {}).get(str(partition))
+            earliest = self.probe.earliest(topic, partition)
+            if begin is None:  # a partition added since the last batch: read it from its beginning
+                begin = earliest
+            elif begin < earliest:
+                raise DataLossError(
+                    f"{topic}[{partition}]: offsets {begin}..{earliest - 1} were deleted by retention before "
+                    f"the stream read them; refusing to skip them silently (reset the checkpoint to accept the loss)"
+                )
+            end = self.probe.true_end(topic, partition, begin)
+            latest.setdefault(topic, {})[str(partition)] = end
+            planned.setdefault(topic, {})[str(partition)] = min(end, begin + cap) if cap else end
+        self._latest = latest
+        return planned
+
+    def reportLatestOffset(self) -> dict | None:
+        return self._latest
+
+    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+        ranges: list[InputPartition] = []
+        for topic, ends in end.items():
+            for partition, stop in ends.items():
+                begin = start.get(topic, {}).get(partition, stop)
+                if stop > begin:
+                    ranges.append(KafkaRange(self.bootstrap_servers, topic, int(partition), begin, stop, self.tuples))
+        return ranges
+
+    def read(self, partition: InputPartition) -> Iterator[Any]:
+        assert isinstance(partition, KafkaRange)
+        return read_range(partition)
+
+    def commit(self, end: dict) -> None:
+        """Nothing to do: the offsets live in Spark's checkpoint, not in the broker."""
+
+    def stop(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+
+
+class KafkaDataSource(DataSource):
+    """``spark.readStream.format("eventlake_kafka")`` with options ``kafka.bootstrap.servers``, ``subscribe``."""
+
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def schema(self) -> str:
+        return KAFKA_SCHEMA
+
+    def streamReader(self, schema: Any) -> DataSourceStreamReader:
+        return KafkaStreamReader(dict(self.options))

@@ -1,0 +1,238 @@
+"""The landing writer: one micro-batch -> hidden Parquet files -> commit manifest -> visible names.
+
+Implements the commit protocol of :mod:`eventlake.lake`. Idempotent per batch id: Spark replays a
+batch with the same id and the same offsets after a crash, so the same rows get the same file names;
+a batch whose manifest exists is only rolled forward (renames finished), never written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from eventlake import lake
+from eventlake.streaming.transform import LANDING_COLUMNS, QUARANTINE_COLUMNS
+
+log = logging.getLogger(__name__)
+
+LANDING_SORT = ("event_type", "event_date", "event_hour", "kafka_topic", "kafka_partition", "kafka_offset")
+QUARANTINE_SORT = ("quarantine_date", "kafka_topic", "kafka_partition", "kafka_offset")
+
+
+class FencedOut(RuntimeError):
+    """Another driver was started after this one: this one must not commit anything."""
+
+
+@dataclass
+class BatchCommit:
+    """What one call of :meth:`LandingWriter.write_batch` did."""
+
+    batch_id: int
+    landed_rows: int = 0
+    quarantined_rows: int = 0
+    files: list[str] = field(default_factory=list)
+    replayed: bool = False
+    committed_at: str = ""
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, root path) of a lake URI (``file://`` or a plain path; ``s3``/``s3a`` via pyarrow)."""
+    if uri.startswith("s3a://"):
+        uri = "s3://" + uri.removeprefix("s3a://")
+    if "://" not in uri:
+        uri = "file://" + uri
+    filesystem, path = pafs.FileSystem.from_uri(uri)
+    return filesystem, path.rstrip("/")
+
+
+class LandingWriter:
+    """Writes micro-batches of :func:`eventlake.streaming.transform.route_events` output to the lake."""
+
+    def __init__(
+        self,
+        landing_uri: str,
+        quarantine_uri: str,
+        *,
+        fencing_check: Callable[[], None] | None = None,
+        compression: str = "zstd",
+    ) -> None:
+        self.fs, self.landing = filesystem_for(landing_uri)
+        _, self.quarantine = filesystem_for(quarantine_uri)
+        self.commits = f"{self.landing}/{lake.COMMITS_DIR}"
+        self.fencing_check = fencing_check or (lambda: None)
+        self.compression = compression
+        self.last_commit: BatchCommit | None = None
+        self._dirs: set[str] = set()
+
+    # --- the protocol -----------------------------------------------------------------------------
+    def is_committed(self, batch_id: int) -> bool:
+        """True if the batch's manifest exists (its rows are landed, maybe with renames left to do)."""
+        return self.fs.get_file_info(self._manifest_path(batch_id)).type == pafs.FileType.File
+
+    def _manifest_path(self, batch_id: int) -> str:
+        return f"{self.commits}/{lake.commit_manifest_name(batch_id)}"
+
+    def write_batch(self, table: pa.Table | None, batch_id: int) -> BatchCommit:
+        """Land one micro-batch exactly once (see the module docstring); ``None`` only for committed ones."""
+        manifest_path = self._manifest_path(batch_id)
+        existing = self._read_manifest(manifest_path)
+        if existing is not None:
+            self._roll_forward(existing)
+            log.info("batch %d already committed; rolled forward", batch_id)
+            return BatchCommit(batch_id, existing["landed_rows"], existing["quarantined_rows"], replayed=True)
+        if table is None:
+            raise ValueError(f"batch {batch_id} is not committed and no rows were given")
+        if table.num_rows == 0:
+            return BatchCommit(batch_id)
+
+        valid = pc.is_null(table["error"])
+        landed = self._write_landing(table.filter(valid), batch_id)
+        quarantined = self._write_quarantine(table.filter(pc.invert(valid)), batch_id)
+        self.fencing_check()
+        committed_at = datetime.now(UTC).isoformat()
+        manifest = {
+            "batch_id": batch_id,
+            "committed_at": committed_at,
+            "landed_rows": sum(rows for _, rows in landed),
+            "quarantined_rows": sum(rows for _, rows in quarantined),
+            "files": [{"root": "landing", "path": path, "rows": rows} for path, rows in landed]
+            + [{"root": "quarantine", "path": path, "rows": rows} for path, rows in quarantined],
+            "offsets": _offset_ranges(table),
+        }
+        self._write_manifest(manifest_path, manifest)
+        self._roll_forward(manifest)
+        commit = BatchCommit(
+            batch_id,
+            manifest["landed_rows"],
+            manifest["quarantined_rows"],
+            [f["path"] for f in manifest["files"]],
+            committed_at=committed_at,
+        )
+        self.last_commit = commit
+        return commit
+
+    def recover(self, last: int = 3) -> list[int]:
+        """Roll forward the newest manifests (only the last batch before a crash can be half-renamed)."""
+        names = sorted(
+            info.base_name
+            for info in self.fs.get_file_info(pafs.FileSelector(self.commits, allow_not_found=True))
+            if info.base_name.endswith(".json") and not lake.is_hidden(info.base_name)
+        )
+        rolled = []
+        for name in names[-last:]:
+            manifest = self._read_manifest(f"{self.commits}/{name}")
+            if manifest is not None and self._roll_forward(manifest):
+                rolled.append(manifest["batch_id"])
+        return rolled
+
+    # --- pieces -----------------------------------------------------------------------------------
+    def _write_landing(self, table: pa.Table, batch_id: int) -> list[tuple[str, int]]:
+        if table.num_rows == 0:
+            return []
+        table = table.sort_by([(name, "ascending") for name in LANDING_SORT])
+        written = []
+        for n, (key, group) in enumerate(_groups(table, ("event_type", "event_date", "event_hour"))):
+            event_type, event_date, event_hour = key
+            directory = lake.landing_partition_path(event_type, lake.HourPartition(event_date, int(event_hour)))
+            written.append(self._write_file(self.landing, directory, group.select(list(LANDING_COLUMNS)), batch_id, n))
+        return written
+
+    def _write_quarantine(self, table: pa.Table, batch_id: int) -> list[tuple[str, int]]:
+        if table.num_rows == 0:
+            return []
+        # The Kafka timestamp's date (not the wall clock): a replayed batch files its rows identically.
+        dates = pc.strftime(table["kafka_timestamp"].cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%d")
+        table = table.append_column("quarantine_date", dates).sort_by([(n, "ascending") for n in QUARANTINE_SORT])
+        written = []
+        for n, ((quarantine_date,), group) in enumerate(_groups(table, ("quarantine_date",))):
+            directory = f"quarantine_date={quarantine_date}"
+            written.append(
+                self._write_file(self.quarantine, directory, group.select(list(QUARANTINE_COLUMNS)), batch_id, n)
+            )
+        return written
+
+    def _write_file(self, root: str, directory: str, table: pa.Table, batch_id: int, n: int) -> tuple[str, int]:
+        folder = f"{root}/{directory}"
+        if folder not in self._dirs:
+            self.fs.create_dir(folder, recursive=True)
+            self._dirs.add(folder)
+        pq.write_table(
+            table,
+            f"{folder}/{lake.hidden_batch_file_name(batch_id, n)}",
+            filesystem=self.fs,
+            compression=self.compression,
+            compression_level=1 if self.compression == "zstd" else None,
+        )
+        return f"{directory}/{lake.batch_file_name(batch_id, n)}", table.num_rows
+
+    def _write_manifest(self, path: str, manifest: dict[str, Any]) -> None:
+        if f"{self.commits}" not in self._dirs:
+            self.fs.create_dir(self.commits, recursive=True)
+            self._dirs.add(self.commits)
+        temporary = f"{self.commits}/.{lake.commit_manifest_name(manifest['batch_id'])}.{time.time_ns()}.tmp"
+        with self.fs.open_output_stream(temporary) as out:
+            out.write(json.dumps(manifest, indent=1).encode())
+        self.fs.move(temporary, path)  # atomic on a local disk: the commit point
+
+    def _read_manifest(self, path: str) -> dict[str, Any] | None:
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                manifest: dict[str, Any] = json.loads(stream.read())
+        except FileNotFoundError:
+            return None
+        return manifest
+
+    def _roll_forward(self, manifest: dict[str, Any]) -> bool:
+        """Rename the hidden files of a committed batch to their visible names; True if any were left."""
+        renamed = False
+        for entry in manifest["files"]:
+            root = self.landing if entry["root"] == "landing" else self.quarantine
+            directory, _, name = f"{root}/{entry['path']}".rpartition("/")
+            hidden = f"{directory}/_{name}"
+            if self.fs.get_file_info(hidden).type == pafs.FileType.File:
+                self.fs.move(hidden, f"{directory}/{name}")
+                renamed = True
+            elif self.fs.get_file_info(f"{directory}/{name}").type != pafs.FileType.File:
+                raise FileNotFoundError(f"batch {manifest['batch_id']}: committed file {entry['path']} is missing")
+        return renamed
+
+
+def _groups(table: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], pa.Table]]:
+    """Contiguous runs of equal ``keys`` in a table sorted by them, in order (vectorised: no row loop)."""
+    if table.num_rows == 0:
+        return []
+    key = pc.binary_join_element_wise(*[pc.cast(table[k], pa.string()) for k in keys], "\x1f")
+    key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+    changed = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))
+    starts = [0, *(pc.indices_nonzero(changed).to_numpy() + 1).tolist()]
+    ends = [*starts[1:], table.num_rows]
+    return [
+        (tuple(table[k][start].as_py() for k in keys), table.slice(start, end - start))
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def _offset_ranges(table: pa.Table) -> dict[str, dict[str, list[int]]]:
+    """``{topic: {partition: [first, last]}}`` of the batch (for audits; Spark's checkpoint is the truth)."""
+    if table.num_rows == 0:
+        return {}
+    grouped = table.group_by(["kafka_topic", "kafka_partition"]).aggregate(
+        [("kafka_offset", "min"), ("kafka_offset", "max")]
+    )
+    out: dict[str, dict[str, list[int]]] = {}
+    for row in grouped.to_pylist():
+        out.setdefault(row["kafka_topic"], {})[str(row["kafka_partition"])] = [
+            row["kafka_offset_min"],
+            row["kafka_offset_max"],
+        ]
+    return out
