@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pyspark
@@ -51,23 +52,32 @@ def resolve(packages: list[str], ivy_dir: Path) -> list[Path]:
     return sorted((ivy_dir / "jars").glob("*.jar"))
 
 
-def main(argv: list[str]) -> int:
-    pins_file, ivy_dir, *packages = argv
+def read_pins(path: Path) -> dict[str, str]:
+    """``<sha256>  <jar name>`` lines (sha256sum format); comments and blank lines skipped."""
     pins = {}
-    if Path(pins_file).exists():
-        for line in Path(pins_file).read_text().splitlines():
+    if path.exists():
+        for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 digest, name = line.split()
                 pins[name] = digest
-    spark_jars = Path(pyspark.__file__).resolve().parent / "jars"
+    return pins
+
+
+def install(
+    resolved: list[Path],
+    spark_jars: Path,
+    pins: dict[str, str],
+    sha1_of: Callable[[str, str, str], str] = published_sha1,
+) -> list[str]:
+    """Verify each resolved jar and copy the ones pyspark lacks into ``spark_jars``; sha256sum lines."""
     shipped = {m["module"] for jar in spark_jars.glob("*.jar") if (m := _SPARK_JAR.match(jar.name))}
     installed = []
-    for jar in resolve(packages, Path(ivy_dir)):
+    for jar in resolved:
         match = _IVY_JAR.match(jar.name)
         if not match:
             raise SystemExit(f"unexpected jar name {jar.name}")
         org, module, revision = match["org"], match["module"], match["revision"]
-        expected = published_sha1(org, module, revision)
+        expected = sha1_of(org, module, revision)
         if sha(jar, "sha1") != expected:
             raise SystemExit(f"SHA-1 mismatch for {jar.name}: {sha(jar, 'sha1')} != {expected}")
         target_name = f"{module}-{revision}.jar"
@@ -82,6 +92,13 @@ def main(argv: list[str]) -> int:
     missing = sorted(set(pins) - {line.split()[1] for line in installed})
     if missing:
         raise SystemExit(f"pinned but not installed: {missing}")
+    return installed
+
+
+def main(argv: list[str]) -> int:
+    pins_file, ivy_dir, *packages = argv
+    spark_jars = Path(pyspark.__file__).resolve().parent / "jars"
+    installed = install(resolve(packages, Path(ivy_dir)), spark_jars, read_pins(Path(pins_file)))
     print("installed (sha256):\n" + "\n".join(installed), flush=True)
     (spark_jars.parent / "connector-jars.sha256").write_text("\n".join(installed) + "\n")
     return 0

@@ -256,3 +256,51 @@ def test_python_modules_run_by_compose_exist(services: dict[str, dict[str, Any]]
             config, app = command[command.index("-c") + 1], command[-1]
             assert (REPO_ROOT / config).exists(), f"{name}: {config}"
             assert importlib.util.find_spec(app.split(":")[0]) is not None, f"{name}: {app}"
+
+
+def _jar(folder: Path, name: str, content: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+    return folder / name
+
+
+def test_connector_install_verifies_and_adds_only_what_pyspark_lacks(connector_script: Any, tmp_path: Path) -> None:
+    import hashlib
+
+    spark_jars = tmp_path / "pyspark" / "jars"
+    _jar(spark_jars, "lz4-java-1.11.0.jar", b"shipped")
+    ivy = tmp_path / "ivy" / "jars"
+    connector = _jar(ivy, "org.apache.spark_spark-sql-kafka-0-10_2.13-4.3.0.jar", b"connector")
+    clients = _jar(ivy, "org.apache.kafka_kafka-clients-3.9.1.jar", b"clients")
+    duplicate = _jar(ivy, "org.lz4_lz4-java-1.8.0.jar", b"older lz4")
+    published = {path.name: hashlib.sha1(path.read_bytes()).hexdigest() for path in (connector, clients, duplicate)}
+
+    def sha1_of(org: str, module: str, revision: str) -> str:
+        return published[f"{org}_{module}-{revision}.jar"]
+
+    installed = connector_script.install([connector, clients, duplicate], spark_jars, {}, sha1_of)
+    assert [line.split()[1] for line in installed] == ["spark-sql-kafka-0-10_2.13-4.3.0.jar", "kafka-clients-3.9.1.jar"]
+    assert sorted(jar.name for jar in spark_jars.glob("*.jar")) == [
+        "kafka-clients-3.9.1.jar",
+        "lz4-java-1.11.0.jar",
+        "spark-sql-kafka-0-10_2.13-4.3.0.jar",
+    ]
+    assert installed[0].split()[0] == hashlib.sha256(b"connector").hexdigest()
+
+    # A corrupted download (SHA-1 differs from the repository's) stops the build.
+    (tmp_path / "other").mkdir()
+    published[connector.name] = "0" * 40
+    with pytest.raises(SystemExit, match="SHA-1 mismatch"):
+        connector_script.install([connector], tmp_path / "other", {}, sha1_of)
+    published[connector.name] = hashlib.sha1(b"connector").hexdigest()
+    # A pinned SHA-256 that differs stops it too, and so does a pin nothing resolved.
+    with pytest.raises(SystemExit, match="SHA-256 mismatch"):
+        connector_script.install(
+            [connector], tmp_path / "other", {"spark-sql-kafka-0-10_2.13-4.3.0.jar": "0" * 64}, sha1_of
+        )
+    with pytest.raises(SystemExit, match="pinned but not installed"):
+        connector_script.install([connector], tmp_path / "other", {"kafka-clients-3.9.1.jar": "0" * 64}, sha1_of)
+
+
+def test_connector_pins_file_parses(connector_script: Any) -> None:
+    assert connector_script.read_pins(DOCKER / "spark" / "connector-jars.sha256") == {}
