@@ -1,0 +1,107 @@
+"""The supervisor with a stand-in driver process: start, fencing, dead-driver restart, stop, no doubles."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eventlake.settings import load_settings
+from eventlake.streaming.control import StreamPaths, read_json, read_token
+from eventlake.streaming.supervisor import StreamSupervisor, process_start_ticks
+
+# A stand-in driver: lives until asked to stop (stop.request), records its own pid in a shared file.
+FAKE_DRIVER = """
+import os, sys, time, pathlib
+root = pathlib.Path(sys.argv[1])
+with open(root / "drivers.log", "a") as out:
+    out.write(f"{os.getpid()} {os.environ['EVENTLAKE_STREAM_FENCING_TOKEN']}\\n")
+while not (root / "stream" / "stop.request").exists():
+    time.sleep(0.05)
+"""
+
+
+def make_supervisor(home: Path) -> StreamSupervisor:
+    settings = load_settings(home=home, stream_stall_seconds=3600, stream_restart_backoff_seconds=1)
+    script = home / "fake_driver.py"
+    script.write_text(FAKE_DRIVER)
+    return StreamSupervisor(settings, command=[sys.executable, str(script), str(settings.run_dir)])
+
+
+def live_drivers(home: Path) -> list[int]:
+    log = home / "run" / "drivers.log"
+    pids = [int(line.split()[0]) for line in log.read_text().splitlines()] if log.exists() else []
+    return [pid for pid in pids if process_start_ticks(pid) is not None]
+
+
+def _check(home: str, barrier: multiprocessing.synchronize.Barrier) -> None:
+    supervisor = make_supervisor(Path(home))
+    barrier.wait()
+    supervisor.check("ensure")
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    (tmp_path / "run").mkdir()
+    yield tmp_path
+    for pid in live_drivers(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_concurrent_checks_start_exactly_one_driver(home: Path) -> None:
+    barrier = multiprocessing.Barrier(4)
+    runs = [multiprocessing.Process(target=_check, args=(str(home), barrier)) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(60)
+    assert [run.exitcode for run in runs] == [0, 0, 0, 0]
+    time.sleep(0.5)
+    assert len(live_drivers(home)) == 1
+    assert read_token(StreamPaths.under(home / "run")) == 1
+
+
+def test_dead_driver_is_restarted_with_a_new_fencing_token(home: Path) -> None:
+    supervisor = make_supervisor(home)
+    first = supervisor.check()
+    assert first.running and first.token == 1
+    healthy = supervisor.check()
+    assert healthy.pid == first.pid and "healthy" in healthy.detail
+    os.kill(first.pid, signal.SIGKILL)
+    os.waitpid(first.pid, 0)
+    second = supervisor.check()
+    assert second.running and second.pid != first.pid and second.token == 2
+    assert "RUNNING" in second.line() and "token=2" in second.line()
+
+
+def test_quick_repeated_deaths_back_off(home: Path) -> None:
+    supervisor = make_supervisor(home)
+    for _ in range(2):
+        status = supervisor.check()
+        os.kill(status.pid, signal.SIGKILL)
+        os.waitpid(status.pid, 0)
+    waiting = supervisor.check()
+    assert not waiting.running and "backoff" in waiting.detail
+    time.sleep(1.2)
+    assert supervisor.check().running
+
+
+def test_stop_is_graceful_and_sticks_until_start(home: Path) -> None:
+    supervisor = make_supervisor(home)
+    started = supervisor.check()
+    stopped = supervisor.check("stop")
+    assert (not stopped.running and process_start_ticks(started.pid) is None) or _reap(started.pid)
+    assert not supervisor.check("ensure").running
+    assert read_json(StreamPaths.under(home / "run").driver)["desired"] == "stopped"
+    resumed = supervisor.check("start")
+    assert resumed.running and resumed.token == 2
+
+
+def _reap(pid: int) -> bool:
+    os.waitpid(pid, os.WNOHANG)
+    return process_start_ticks(pid) is None
