@@ -222,6 +222,7 @@ def container_environment(settings: EventlakeSettings) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
         "AIRFLOW__API__HOST": "0.0.0.0",  # noqa: S104  (inside its container, published by compose)
         "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__WORKERS": "2",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.resolved_airflow_database_url,
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.log_dir / "airflow-tasks"),
