@@ -364,3 +364,20 @@ def test_readiness_and_openapi(client: FlaskClient) -> None:
     assert document["openapi"].startswith("3.")
     assert "/v1/events/game.item_purchased" in document["paths"]
     assert "/purchase_a_sword" in document["paths"]
+
+
+def test_generated_ids_are_uuid7_in_time_order() -> None:
+    import time
+
+    import uuid6
+
+    from producer_app.service import uuid7
+
+    first = uuid7()
+    time.sleep(0.002)
+    later = [uuid7() for _ in range(1000)]
+
+    assert all(uuid6.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in [first, *later])
+    assert all(first < i for i in later)
+    assert len(set(later)) == len(later)
+    assert abs(uuid6.UUID(first).time - time.time_ns() // 1_000_000) < 5_000
