@@ -78,7 +78,7 @@ class TopicReport:
 
 def topic_plan(settings: EventlakeSettings) -> list[TopicSpec]:
     """Every topic: one per domain of the catalog, plus the dead-letter topic."""
-    names = sorted({settings.topic(et.topic_name) for et in EVENT_TYPES}) + [settings.dead_letter_topic]
+    names = [*sorted({settings.topic(et.topic_name) for et in EVENT_TYPES}), settings.dead_letter_topic]
     return [
         TopicSpec(name, settings.kafka_partitions, settings.kafka_replication, settings.kafka_retention_ms)
         for name in names

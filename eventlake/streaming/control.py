@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventlake.streaming.landing import FencedOut
+from eventlake.streaming.landing import FencedOutError
 
-FENCING_TOKEN_ENV = "EVENTLAKE_STREAM_FENCING_TOKEN"
+FENCING_TOKEN_ENV = "EVENTLAKE_STREAM_FENCING_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,12 @@ def read_token(paths: StreamPaths) -> int:
 
 
 def fencing_check(paths: StreamPaths, own_token: int | None) -> None:
-    """Raise :class:`FencedOut` if a newer driver has been started (no-op for an unsupervised driver)."""
+    """Raise :class:`FencedOutError` if a newer driver has been started (no-op for an unsupervised driver)."""
     if own_token is None:
         return
     current = read_token(paths)
     if current != own_token:
-        raise FencedOut(f"fencing token is now {current}, this driver holds {own_token}: refusing to commit")
+        raise FencedOutError(f"fencing token is now {current}, this driver holds {own_token}: refusing to commit")
 
 
 def stop_requested(paths: StreamPaths) -> bool:

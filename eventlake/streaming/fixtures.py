@@ -1,15 +1,20 @@
-"""Published-event fixtures for tests and benchmarks of the stream, derived from the catalog."""
+"""Fixtures of the stream's tests and benchmarks: catalog-derived messages, producing, reading the lake back."""
 
 from __future__ import annotations
 
 import random
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
+import pyarrow.dataset as ds
 
 from eventlake.catalog import EVENT_TYPES, EventType, example_payload
+
+if TYPE_CHECKING:
+    from eventlake.settings import EventlakeSettings
 
 
 def published_event(et: EventType, rng: random.Random, *, event_time: datetime | None = None) -> dict[str, Any]:
@@ -38,7 +43,7 @@ MALFORMED_SAMPLES: tuple[bytes, ...] = (
 
 def message_stream(count: int, *, malformed_every: int = 0, seed: int = 7) -> list[tuple[str, bytes, bytes]]:
     """``count`` (domain, key, value) messages over every event type; every ``malformed_every``-th is broken."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not secrets
     out = []
     for i in range(count):
         et = EVENT_TYPES[i % len(EVENT_TYPES)]
@@ -48,3 +53,69 @@ def message_stream(count: int, *, malformed_every: int = 0, seed: int = 7) -> li
             value = MALFORMED_SAMPLES[i % len(MALFORMED_SAMPLES)]
         out.append((et.topic_name, event["user_id"].encode(), value))
     return out
+
+
+Key = tuple[str, int, int]
+
+
+def produce(
+    settings: EventlakeSettings, count: int, *, malformed_every: int = 100, seed: int = 7
+) -> tuple[set[Key], set[Key]]:
+    """Produce ``count`` messages in large record batches; (valid, malformed) (topic, partition, offset) sets."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 50,
+            "batch.num.messages": 10_000,
+            "compression.type": "zstd",
+            "queue.buffering.max.messages": 2_000_000,
+        }
+    )
+    valid: set[Key] = set()
+    malformed: set[Key] = set()
+    errors: list[Any] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            errors.append(error)
+            return
+        key = (message.topic(), message.partition(), message.offset())
+        (malformed if message.value() in MALFORMED_SAMPLES else valid).add(key)
+
+    for i, (domain, key, value) in enumerate(message_stream(count, malformed_every=malformed_every, seed=seed)):
+        producer.produce(settings.topic(domain), value=value, key=key, on_delivery=delivered)
+        if i % 5_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    assert not errors, errors[:3]
+    assert len(valid) + len(malformed) == count
+    return valid, malformed
+
+
+def _keys(root: Path, partitioning: str | None) -> list[Key]:
+    if not root.exists():
+        return []
+    table = ds.dataset(str(root), format="parquet", partitioning=partitioning).to_table(
+        columns=["kafka_topic", "kafka_partition", "kafka_offset"]
+    )
+    return list(
+        zip(
+            table["kafka_topic"].to_pylist(),
+            table["kafka_partition"].to_pylist(),
+            table["kafka_offset"].to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def landed_keys(settings: EventlakeSettings) -> list[Key]:
+    """Every (topic, partition, offset) in visible landing files, duplicates included."""
+    return _keys(Path(settings.landing_uri.removeprefix("file://")), "hive")
+
+
+def quarantined_keys(settings: EventlakeSettings) -> list[Key]:
+    return _keys(Path(settings.quarantine_uri.removeprefix("file://")), "hive")

@@ -29,7 +29,7 @@ LANDING_SORT = ("event_type", "event_date", "event_hour", "kafka_topic", "kafka_
 QUARANTINE_SORT = ("quarantine_date", "kafka_topic", "kafka_partition", "kafka_offset")
 
 
-class FencedOut(RuntimeError):
+class FencedOutError(RuntimeError):
     """Another driver was started after this one: this one must not commit anything."""
 
 

@@ -11,7 +11,7 @@ def test_plan_has_one_topic_per_domain_and_the_dead_letter_topic() -> None:
     settings = load_settings(kafka_partitions=4, kafka_topic_prefix="t.")
     plan = topic_plan(settings)
     domains = {et.domain for et in EVENT_TYPES}
-    assert [spec.name for spec in plan] == sorted(f"t.{d}" for d in domains) + ["t.dead-letter"]
+    assert [spec.name for spec in plan] == [*sorted(f"t.{d}" for d in domains), "t.dead-letter"]
     assert {spec.partitions for spec in plan} == {4}
 
 

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from eventlake import lake
-from eventlake.streaming.landing import FencedOut, LandingWriter
+from eventlake.streaming.landing import FencedOutError, LandingWriter
 from eventlake.streaming.transform import ROUTED_COLUMNS
 
 T0 = datetime(2026, 11, 24, 9, 5, tzinfo=UTC)
@@ -93,7 +93,8 @@ def test_batch_lands_by_type_date_hour_and_quarantines_bad_rows(writer: LandingW
     assert set(quarantine["raw_value"].to_pylist()) == {b"{broken"}
     assert set(quarantine.column_names) >= {"kafka_topic", "kafka_partition", "kafka_offset", "error", "raw_value"}
     manifest = json.loads((tmp_path / "landing" / lake.COMMITS_DIR / lake.commit_manifest_name(4)).read_text())
-    assert manifest["landed_rows"] == 90 and len(manifest["files"]) == 5
+    assert manifest["landed_rows"] == 90
+    assert len(manifest["files"]) == 5
 
 
 def test_replaying_a_committed_batch_writes_nothing_twice(writer: LandingWriter, tmp_path: Path) -> None:
@@ -106,11 +107,11 @@ def test_replaying_a_committed_batch_writes_nothing_twice(writer: LandingWriter,
 
 def test_crash_before_the_manifest_leaves_nothing_visible_and_the_retry_lands_once(tmp_path: Path) -> None:
     def crash() -> None:
-        raise FencedOut("simulated crash before the commit point")
+        raise FencedOutError("simulated crash before the commit point")
 
     crashing = LandingWriter(str(tmp_path / "landing"), str(tmp_path / "quarantine"), fencing_check=crash)
     table = routed_table(60, bad_every=6)
-    with pytest.raises(FencedOut):
+    with pytest.raises(FencedOutError):
         crashing.write_batch(table, batch_id=7)
     assert list((tmp_path / "landing").rglob("_batch-*.parquet"))  # hidden files were written...
     assert visible_rows(tmp_path / "landing").num_rows == 0  # ...and no reader sees them

@@ -69,14 +69,19 @@ def test_concurrent_checks_start_exactly_one_driver(home: Path) -> None:
 def test_dead_driver_is_restarted_with_a_new_fencing_token(home: Path) -> None:
     supervisor = make_supervisor(home)
     first = supervisor.check()
-    assert first.running and first.token == 1
+    assert first.running
+    assert first.token == 1
     healthy = supervisor.check()
-    assert healthy.pid == first.pid and "healthy" in healthy.detail
+    assert healthy.pid == first.pid
+    assert "healthy" in healthy.detail
     os.kill(first.pid, signal.SIGKILL)
     os.waitpid(first.pid, 0)
     second = supervisor.check()
-    assert second.running and second.pid != first.pid and second.token == 2
-    assert "RUNNING" in second.line() and "token=2" in second.line()
+    assert second.running
+    assert second.pid != first.pid
+    assert second.token == 2
+    assert "RUNNING" in second.line()
+    assert "token=2" in second.line()
 
 
 def test_quick_repeated_deaths_back_off(home: Path) -> None:
@@ -86,7 +91,8 @@ def test_quick_repeated_deaths_back_off(home: Path) -> None:
         os.kill(status.pid, signal.SIGKILL)
         os.waitpid(status.pid, 0)
     waiting = supervisor.check()
-    assert not waiting.running and "backoff" in waiting.detail
+    assert not waiting.running
+    assert "backoff" in waiting.detail
     time.sleep(1.2)
     assert supervisor.check().running
 
@@ -99,7 +105,8 @@ def test_stop_is_graceful_and_sticks_until_start(home: Path) -> None:
     assert not supervisor.check("ensure").running
     assert read_json(StreamPaths.under(home / "run").driver)["desired"] == "stopped"
     resumed = supervisor.check("start")
-    assert resumed.running and resumed.token == 2
+    assert resumed.running
+    assert resumed.token == 2
 
 
 def _reap(pid: int) -> bool:
