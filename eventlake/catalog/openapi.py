@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from eventlake.catalog.derive import (
@@ -142,7 +143,9 @@ def _legacy_paths(et: EventType) -> dict[str, Any]:
 
 def openapi_document(*, max_batch_events: int = 500, max_body_bytes: int = 1024 * 1024) -> dict[str, Any]:
     """The OpenAPI document of every endpoint of the producer API."""
-    models = [(request_model(et), "validation") for et in event_types()]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (request_model(et), "validation") for et in event_types()
+    ]
     models += [(tagged_request_model(et), "validation") for et in event_types()]
     refs, defs = models_json_schema(models, ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from producer_app.service import ApiError
 
@@ -11,7 +11,7 @@ def events_blueprint() -> Blueprint:
     """Routes under /v1. A POST never reaches these views: the WSGI component in front answers it."""
     blueprint = Blueprint("events", __name__, url_prefix="/v1")
 
-    def answered_in_front(**_: str) -> None:
+    def answered_in_front(**_: str) -> Response:
         raise ApiError(500, "internal_error", "the event endpoints are served by producer_app.events_wsgi")
 
     for rule, endpoint in (
