@@ -172,6 +172,8 @@ def run_reports(
         )
         published.append(report)
     store.rebuild_index()
+    if run and run.get("dag_id") and run.get("run_id"):
+        store.record_run(str(run["dag_id"]), str(run["run_id"]), published)
     if failures:
         raise QualityCheckError("; ".join(failures))
     return published

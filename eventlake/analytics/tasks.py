@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def partitions_in_extra(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Hour partitions an asset event names: ``{"partitions": [{event_date, event_hour}, ...]}`` or one."""
     if not extra:

@@ -5,6 +5,7 @@ Layout under ``settings.resolved_reports_uri`` (a local folder in the embedded s
     <root>/index.json                                   every report and interval (rebuilt on publish)
     <root>/<question>/<interval_id>/CURRENT             name of the published version
     <root>/<question>/<interval_id>/<version>/          result.parquet, result.csv, summary.json, report.html
+    <root>/_runs/<sha256 of dag_id/run_id>.json          which reports one DAG run published
 
 A version is written completely under a hidden temporary name, renamed into place, and only then
 does ``CURRENT`` (replaced atomically) point at it. A rerun of the same (question, interval) thus
@@ -13,6 +14,7 @@ replaces what readers see in one step; a failed run never touches ``CURRENT``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,6 +32,7 @@ from eventlake.analytics.questions import QUESTION_NAME
 
 CURRENT = "CURRENT"
 INDEX = "index.json"
+RUNS_DIR = "_runs"
 REPORT_FILES = ("report.html", "summary.json", "result.csv", "result.parquet")
 _VERSION = re.compile(r"^v\d{8}T\d{6}\d{6}Z-[0-9a-f]{8}$")
 #: Superseded versions kept next to the published one (a reader may still be downloading one).
@@ -128,6 +131,35 @@ class ReportStore:
                     yield self.current(question_dir.name, interval_dir.name)
                 except ReportNotFoundError:
                     continue
+
+    # --- runs ----------------------------------------------------------------------------------
+    def record_run(self, dag_id: str, run_id: str, reports: list[PublishedReport]) -> None:
+        """Remember which reports a DAG run published (the run's tab in the UI lists them)."""
+        path = self._run_path(dag_id, run_id)
+        try:
+            known = json.loads(path.read_bytes())["reports"]
+        except FileNotFoundError:
+            known = []
+        for report in reports:
+            entry = {"question": report.question, "interval_id": report.interval_id, "version": report.version}
+            known = [k for k in known if (k["question"], k["interval_id"]) != (report.question, report.interval_id)]
+            known.append(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".tmp-{path.name}-{uuid.uuid4().hex[:8]}")
+        _write_synced(staging, json.dumps({"dag_id": dag_id, "run_id": run_id, "reports": known}).encode())
+        os.replace(staging, path)
+
+    def run_reports(self, dag_id: str, run_id: str) -> list[dict[str, str]]:
+        """What :meth:`record_run` recorded for a run; :class:`ReportNotFoundError` if nothing."""
+        try:
+            return list(json.loads(self._run_path(dag_id, run_id).read_bytes())["reports"])
+        except FileNotFoundError:
+            raise ReportNotFoundError(f"run {dag_id}/{run_id}") from None
+
+    def _run_path(self, dag_id: str, run_id: str) -> Path:
+        # Run ids hold ':' and '+'; a digest makes any id a safe, fixed-length file name.
+        digest = hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()
+        return self.root / RUNS_DIR / f"{digest}.json"
 
     # --- index ---------------------------------------------------------------------------------
     def rebuild_index(self) -> list[dict[str, Any]]:

@@ -148,15 +148,25 @@ def create_app(store: Callable[[], ReportStore] = _store_from_settings) -> FastA
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_reports(dag_id: str, run_id: str) -> HTMLResponse:
         """The reports one DAG run published (the tab on runs of the analytics DAGs)."""
-        rows = [e for e in store().index() if e.get("dag_id") == dag_id and e.get("run_id") == run_id]
-        if not rows:
+        try:
+            recorded = store().run_reports(dag_id, run_id)
+        except ReportNotFoundError:
+            raise _not_found(f"run {dag_id}/{run_id}") from None
+        current = {(e["question"], e["interval_id"]): e for e in store().index()}
+        items = []
+        for r in sorted(recorded, key=lambda r: (r["interval_id"], r["question"])):
+            entry = current.get((r["question"], r["interval_id"]))
+            if entry is None:
+                continue
+            note = "" if entry["version"] == r["version"] else " (since replaced by a later run: showing the latest)"
+            items.append(
+                f'<li><a href="../../reports/{r["question"]}/{r["interval_id"]}/">{html.escape(entry["title"])}</a> '
+                f"{html.escape(entry['interval_start'])} .. {html.escape(entry['interval_end'])} "
+                f"({entry['rows']} rows){note}</li>"
+            )
+        if not items:
             raise _not_found(f"run {dag_id}/{run_id}")
-        items = "".join(
-            f'<li><a href="../../reports/{e["question"]}/{e["interval_id"]}/">{html.escape(e["title"])}</a> '
-            f"{html.escape(e['interval_start'])} .. {html.escape(e['interval_end'])} ({e['rows']} rows)</li>"
-            for e in sorted(rows, key=lambda e: (e["interval_start"], e["question"]))
-        )
         heading = f"Reports of {html.escape(dag_id)} / {html.escape(run_id)}"
-        return _page(heading, f'<p><a href="../../">All reports</a></p><h1>{heading}</h1><ul>{items}</ul>')
+        return _page(heading, f'<p><a href="../../">All reports</a></p><h1>{heading}</h1><ul>{"".join(items)}</ul>')
 
     return app

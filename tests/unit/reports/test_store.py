@@ -86,3 +86,19 @@ def test_reports_root_accepts_local_uris_only(tmp_path) -> None:
     assert reports_root(str(tmp_path)) == tmp_path
     with pytest.raises(ValueError, match="local folders"):
         reports_root("s3a://eventlake/reports")
+
+
+def test_runs_remember_what_they_published(tmp_path) -> None:
+    store = ReportStore(tmp_path)
+    first = store.publish("q_one", INTERVAL, {"summary.json": summary("a")})
+    run_id = "manual__2026-11-24T10:25:14.247989+00:00"
+    store.record_run("run_analytics_daily", run_id, [first])
+    second = store.publish("q_one", INTERVAL, {"summary.json": summary("a")})
+    store.record_run("run_analytics_daily", run_id, [second])
+    assert store.run_reports("run_analytics_daily", run_id) == [
+        {"question": "q_one", "interval_id": INTERVAL, "version": second.version}
+    ]
+    with pytest.raises(ReportNotFoundError):
+        store.run_reports("run_analytics_daily", "other")
+    with pytest.raises(ReportNotFoundError):
+        store.run_reports("../..", "../../index")

@@ -36,8 +36,9 @@ def store(tmp_path) -> ReportStore:
         "result.csv": b"item,revenue\nsword,12.50\n",
         "result.parquet": b"PAR1",
     }
-    store.publish("game_purchases_by_item", INTERVAL, files)
+    published = store.publish("game_purchases_by_item", INTERVAL, files)
     store.rebuild_index()
+    store.record_run("run_analytics_daily", "scheduled__2026-11-25T00:00:00+00:00", [published])
     return store
 
 
@@ -71,7 +72,7 @@ def test_a_viewer_browses_opens_and_downloads(store, monkeypatch) -> None:
     assert csv.text == "item,revenue\nsword,12.50\n"
     assert csv.headers["content-disposition"].startswith("attachment")
     assert viewer.get(f"/reports/game_purchases_by_item/{INTERVAL}/result.parquet").content == b"PAR1"
-    run = viewer.get("/runs/run_analytics_daily/scheduled__2026-11-25")
+    run = viewer.get("/runs/run_analytics_daily/scheduled__2026-11-25T00:00:00+00:00")
     assert run.status_code == 200
     assert f"../../reports/game_purchases_by_item/{INTERVAL}/" in run.text
 

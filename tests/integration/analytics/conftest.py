@@ -1,0 +1,86 @@
+"""Service fixtures of the analytics tests: a running stack's settings and curated data in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from eventlake.analytics.intervals import ReportInterval
+from eventlake.analytics.synthetic import synthetic_events, version_now, write_curated_partition
+from eventlake.catalog.events import EVENT_TYPES
+from eventlake.lake import hours_between
+from eventlake.settings import EventlakeSettings, load_settings
+
+
+@pytest.fixture(scope="session")
+def analytics_stack(request: pytest.FixtureRequest) -> Iterator[EventlakeSettings]:
+    """The stack under test: ``embedded_stack``, or one already running (``EVENTLAKE_TEST_RUNNING_STACK=1``,
+    settings from the environment) when iterating on the UI without restarting everything."""
+    if os.environ.get("EVENTLAKE_TEST_RUNNING_STACK") == "1":
+        yield load_settings()
+    else:
+        yield request.getfixturevalue("embedded_stack")
+
+
+def ensure_tables(settings: EventlakeSettings) -> None:
+    """Create the curated tables in the stack's metastore if the bootstrap has not (Spark, local[1])."""
+    from eventlake.metastore import connect
+
+    with connect(settings) as client:
+        try:
+            missing = {et.table for et in EVENT_TYPES} - set(client.tables())
+        except Exception:  # the database itself may not exist yet
+            missing = {et.table for et in EVENT_TYPES}
+    if not missing:
+        return
+    from eventlake.metastore import create_tables
+    from eventlake.spark import spark_session
+
+    spark = spark_session(settings, "analytics-test-create-tables", master="local[1]")
+    try:
+        create_tables(spark, settings)
+    finally:
+        spark.stop()
+
+
+def seed_curated(
+    settings: EventlakeSettings, interval: ReportInterval, rows_per_hour: int = 30, seed: int = 3
+) -> dict[str, list[dict]]:
+    """Write synthetic curated partitions for every hour of ``interval``, publish them in the metastore,
+    and return the rows written per table (the truth the reports are checked against)."""
+    from eventlake.metastore import connect
+    from eventlake.reports.store import reports_root
+
+    ensure_tables(settings)
+    curated = reports_root(settings.curated_uri)  # a local folder URI, like the reports'
+    rng = np.random.default_rng(seed)
+    version = version_now()
+    written_rows: dict[str, list[dict]] = {}
+    with connect(settings) as client:
+        for et in EVENT_TYPES:
+            for hour in hours_between(interval.start, interval.end):
+                table = synthetic_events(et, hour, rows_per_hour, rng, users=40)
+                written = write_curated_partition(curated, et, hour, table, version=version)
+                client.publish(et.table, hour, written.location)
+                written_rows.setdefault(et.table, []).extend(table.to_pylist())
+    return written_rows
+
+
+def yesterday(now: datetime) -> ReportInterval:
+    """The day a manual run of the daily DAG at ``now`` reports on (the last complete UTC day)."""
+    from eventlake.analytics.intervals import aligned_interval
+
+    return aligned_interval(now - timedelta(days=1), "daily")
+
+
+@pytest.fixture(scope="session")
+def seed_yesterday(analytics_stack: EventlakeSettings) -> tuple[ReportInterval, dict[str, list[dict]]]:
+    """Curated data for the day a manual daily run reports on, published in the stack's metastore."""
+    from datetime import UTC
+
+    interval = yesterday(datetime.now(UTC))
+    return interval, seed_curated(analytics_stack, interval)
