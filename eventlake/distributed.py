@@ -245,16 +245,23 @@ def container_environment(settings: EventlakeSettings) -> dict[str, str]:
     return env
 
 
+def _write_if_changed(path: Path, content: str, mode: int = 0o644) -> None:
+    """Replace ``path`` atomically, and only when its content changes (containers share the volume)."""
+    if path.exists() and path.read_text(encoding="utf-8") == content:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_text(content, encoding="utf-8")
+    staging.chmod(mode)
+    os.replace(staging, path)
+
+
 def write_container_files(settings: EventlakeSettings, env: Mapping[str, str]) -> None:
     """Files the container environment points at: the Airflow password file and spark-defaults.conf."""
     passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-    passwords.parent.mkdir(parents=True, exist_ok=True)
-    passwords.write_text(settings.simple_auth_manager_passwords(), encoding="utf-8")
-    passwords.chmod(0o600)
-    conf_dir = Path(env["SPARK_CONF_DIR"])
-    conf_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(passwords, settings.simple_auth_manager_passwords(), mode=0o600)
     lines = [f"{key} {value}" for key, value in spark_defaults(settings).items()]
-    (conf_dir / "spark-defaults.conf").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_if_changed(Path(env["SPARK_CONF_DIR"]) / "spark-defaults.conf", "\n".join(lines) + "\n")
     settings.log_dir.mkdir(parents=True, exist_ok=True)
 
 

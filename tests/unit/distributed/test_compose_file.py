@@ -245,3 +245,15 @@ def test_yaml_has_no_duplicate_keys() -> None:
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     yaml.load(COMPOSE_FILE.read_text(), Loader=StrictLoader)
+
+
+def test_healthchecks_that_need_the_derived_configuration_run_through_the_entrypoint(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """A healthcheck is exec'd directly: it does not inherit what the entrypoint exported."""
+    for name, service in services.items():
+        test = (service.get("healthcheck") or {}).get("test") or []
+        if not test or test[:2] == ["CMD", "/opt/eventlake/docker/entrypoint.sh"]:
+            continue
+        program = (test[1:] if test[0] == "CMD" else str(test[1]).split())[0]
+        assert program not in ("airflow", "python", "spark-submit"), f"{name}: {test}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,18 @@ def test_spark_sessions_advertise_a_routable_driver_address(settings: EventlakeS
     conf = spark_conf(settings, cores_max=1)
     assert "spark.driver.host" not in conf
     assert "spark.driver.bindAddress" not in conf
+
+
+def test_container_files_are_rewritten_only_when_they_change(tmp_path: Path, settings: EventlakeSettings) -> None:
+    local = settings.model_copy(update={"home": tmp_path})
+    env = container_environment(local)
+    distributed.write_container_files(local, env)
+    passwords = tmp_path / "airflow" / "passwords.json"
+    before = passwords.stat().st_mtime_ns
+    time.sleep(0.01)
+    distributed.write_container_files(local, env)
+    assert passwords.stat().st_mtime_ns == before
+    changed = local.model_copy(update={"admin_password": SecretStr("rotated-password")})
+    distributed.write_container_files(changed, env)
+    assert json.loads(passwords.read_text())["admin"] == "rotated-password"
+    assert not list(passwords.parent.glob(".*.tmp"))
