@@ -68,7 +68,8 @@ def read_partition_ids(settings: EventlakeSettings, table: str, hour: HourPartit
         location = client.partition_location(table, hour)
     assert location is not None
     path = Lake.from_settings(settings).path(location)
-    rows = duckdb.sql(f"select event_id from read_parquet('{path}/*.parquet')").fetchall()
+    with duckdb.connect() as connection:  # one per query: readers run in parallel threads
+        rows = connection.sql(f"select event_id from read_parquet('{path}/*.parquet')").fetchall()
     return len(rows), frozenset(row[0] for row in rows)
 
 

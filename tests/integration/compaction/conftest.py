@@ -113,8 +113,16 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     master_log, worker_log = home / "master.log", home / "worker.log"
     with master_log.open("wb") as out:
         master = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
-            + ["--port", str(master_port), "--webui-port", str(master_ui)],
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(master_port),
+                "--webui-port",
+                str(master_ui),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -124,8 +132,19 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for_port(master_port, master, master_log)
         with worker_log.open("wb") as out:
             worker = subprocess.Popen(
-                [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1"]
-                + ["--cores", "2", "--memory", "3g", "--webui-port", str(worker_ui)],
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    master_url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "3g",
+                    "--webui-port",
+                    str(worker_ui),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
