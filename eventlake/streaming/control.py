@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventlake.streaming.landing import FencedOutError
+
+class FencedOutError(RuntimeError):
+    """Another driver was started after this one: this one must not commit anything."""
+
 
 FENCING_TOKEN_ENV = "EVENTLAKE_STREAM_FENCING_TOKEN"  # noqa: S105 - a variable name, not a secret
 

@@ -29,10 +29,6 @@ LANDING_SORT = ("event_type", "event_date", "event_hour", "kafka_topic", "kafka_
 QUARANTINE_SORT = ("quarantine_date", "kafka_topic", "kafka_partition", "kafka_offset")
 
 
-class FencedOutError(RuntimeError):
-    """Another driver was started after this one: this one must not commit anything."""
-
-
 @dataclass
 class BatchCommit:
     """What one call of :meth:`LandingWriter.write_batch` did."""

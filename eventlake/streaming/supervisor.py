@@ -251,7 +251,7 @@ class StreamSupervisor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # detached: survives the Airflow task and its worker
                 env=env,
-                cwd=str(self.settings.repo_root),
+                cwd=str(self.paths.root),  # Spark drops spark-warehouse/ and metastore files in its cwd
             )
         state = {
             **state,
