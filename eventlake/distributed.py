@@ -10,6 +10,7 @@ Commands (``python -m eventlake.distributed COMMAND``):
 - ``container-env``: shell ``export`` lines a container's entrypoint evaluates (Airflow and Spark
   configuration derived from the settings); also writes the files they point at.
 - ``init``: the compose one-shot before Airflow: Airflow DB migration and the lake's bucket.
+- ``secret-names``: the variables docker-compose.yml needs from ``.env`` (for ``.env.example``).
 - ``bootstrap``: the compose one-shot once Airflow is up: the embedded stack's bootstrap (unpause the
   DAGs, run the topics and tables DAGs), awaited until those runs succeeded.
 """
@@ -17,6 +18,7 @@ Commands (``python -m eventlake.distributed COMMAND``):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -40,6 +42,8 @@ ENV_PREFIX = "EVENTLAKE_"
 
 #: ``${NAME}``, ``${NAME:?message}``, ``${NAME?message}``, ``${NAME:-default}``: Compose's interpolation forms.
 _REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<modifier>:?[?-][^}]*)?\}")
+
+_REFERENCE_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -82,6 +86,14 @@ def secret_names(profile: Mapping[str, str] | None = None) -> list[str]:
     """The variables the distributed profile needs from ``.env`` (sorted)."""
     profile = read_env_file() if profile is None else profile
     return sorted({name for value in profile.values() for name in references(value)})
+
+
+def compose_variables(compose_file: Path = COMPOSE_FILE) -> list[str]:
+    """Every variable docker-compose.yml interpolates from ``.env`` (what ``.env.example`` must list)."""
+    import yaml
+
+    text = json.dumps(yaml.safe_load(compose_file.read_text(encoding="utf-8"))).replace("$$", "")
+    return sorted(set(_REFERENCE_NAME.findall(text)))
 
 
 def placeholder_secrets(profile: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -336,14 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("container-env", help="print export lines for a container's entrypoint")
     commands.add_parser("init", help="the compose init one-shot (Airflow DB, bucket)")
     commands.add_parser("bootstrap", help="the compose bootstrap one-shot (unpause DAGs, topics, tables)")
-    commands.add_parser("secret-names", help="print the variables the distributed profile needs from .env")
+    commands.add_parser("secret-names", help="print the variables docker-compose.yml needs from .env")
     args = parser.parse_args(argv)
     if args.command == "settings-table" and args.write:
         print("updated" if write_settings_table() else "up to date", DOCS_FILE.relative_to(REPO_ROOT))
     elif args.command == "settings-table":
         sys.stdout.write(settings_table())
     elif args.command == "secret-names":
-        sys.stdout.write("".join(f"{name}\n" for name in secret_names()))
+        sys.stdout.write("".join(f"{name}\n" for name in compose_variables()))
     else:
         from eventlake.settings import load_settings
 

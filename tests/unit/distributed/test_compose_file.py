@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from eventlake.distributed import COMPOSE_FILE, references
+from eventlake.distributed import COMPOSE_FILE, compose_variables, references, secret_names
 
 SCHEMA = Path(__file__).with_name("compose-spec.schema.json")
 #: A tag that names a version (a digit in it), or a digest; never `latest` or no tag at all.
@@ -188,13 +188,12 @@ def test_no_secret_is_written_in_the_compose_file(compose_raw: dict[str, Any]) -
     walk(compose_raw)
 
 
-def test_every_variable_compose_needs_is_written_by_make_env(
-    compose_raw: dict[str, Any], dotenv: dict[str, str]
-) -> None:
-    text = json.dumps(compose_raw).replace("$$", "")
-    needed = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+def test_every_variable_compose_needs_is_written_by_make_env(dotenv: dict[str, str]) -> None:
+    needed = set(compose_variables())
     assert needed, "the compose file interpolates the secrets from .env"
     assert needed <= set(dotenv), f"not written by docker/make-env.sh: {sorted(needed - set(dotenv))}"
+    # The profile's own secret references are among them.
+    assert set(secret_names()) <= needed
 
 
 def test_eventlake_containers_share_one_settings_file_and_secrets(compose_raw: dict[str, Any]) -> None:
