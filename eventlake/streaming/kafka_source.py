@@ -190,29 +190,48 @@ class BrokerProbe:
         return int(low)
 
     def true_end(self, topic: str, partition: int, from_offset: int) -> int:
-        """The offset after the last record, read from the log (not trusted from ListOffsets)."""
+        """The offset after the last record of one partition, read from the log (see :meth:`true_ends`)."""
+        return self.true_ends({(topic, partition): from_offset})[(topic, partition)]
+
+    def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """The offset after the last record of each partition, read from the log, not trusted from ListOffsets.
+
+        All partitions are probed with one assignment, so a trigger pays one fetch round, not one per partition.
+        """
         from confluent_kafka import KafkaError, TopicPartition
 
-        low, listed_end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if listed_end <= low:
-            return max(int(listed_end), from_offset) if listed_end > from_offset else from_offset
-        probe_from = max(from_offset, int(listed_end) - 1, int(low))
-        self._consumer.assign([TopicPartition(topic, partition, probe_from)])
+        ends: dict[tuple[str, int], int] = {}
+        probes = []
+        for (topic, partition), from_offset in from_offsets.items():
+            low, listed_end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if listed_end <= low:  # nothing retained
+                ends[(topic, partition)] = max(from_offset, int(listed_end))
+                continue
+            probe_from = max(from_offset, int(listed_end) - 1, int(low))
+            ends[(topic, partition)] = probe_from
+            probes.append(TopicPartition(topic, partition, probe_from))
+        if not probes:
+            return ends
+        pending = {(tp.topic, tp.partition) for tp in probes}
+        self._consumer.assign(probes)
         deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
-        end = probe_from
         try:
-            while time.monotonic() < deadline:
+            while pending and time.monotonic() < deadline:
                 for message in self._consumer.consume(num_messages=10_000, timeout=0.2):
+                    key = (message.topic(), message.partition())
                     error = message.error()
                     if error is None:
-                        end = max(end, message.offset() + 1)
+                        ends[key] = max(ends[key], message.offset() + 1)
                     elif error.code() == KafkaError._PARTITION_EOF:
-                        return max(end, int(message.offset()))
+                        ends[key] = max(ends[key], int(message.offset()))
+                        pending.discard(key)
                     else:
-                        raise RuntimeError(f"{topic}[{partition}]: {error}")
+                        raise RuntimeError(f"{key[0]}[{key[1]}]: {error}")
         finally:
             self._consumer.unassign()
-        raise TimeoutError(f"{topic}[{partition}]: no end of partition seen from offset {probe_from}")
+        if pending:
+            raise TimeoutError(f"no end of partition seen for {sorted(pending)}")
+        return ends
 
     def close(self) -> None:
         self._consumer.close()
@@ -251,6 +270,7 @@ class KafkaStreamReader(DataSourceStreamReader):
         cap = math.ceil(limit.max_rows / len(parts)) if isinstance(limit, ReadMaxRows) and parts else None
         latest: Offsets = {}
         planned: Offsets = {}
+        begins: dict[tuple[str, int], int] = {}
         for topic, partition in parts:
             begin = start.get(topic, {}).get(str(partition))
             earliest = self.probe.earliest(topic, partition)
@@ -261,7 +281,9 @@ class KafkaStreamReader(DataSourceStreamReader):
                     f"{topic}[{partition}]: offsets {begin}..{earliest - 1} were deleted by retention before "
                     f"the stream read them; refusing to skip them silently (reset the checkpoint to accept the loss)"
                 )
-            end = self.probe.true_end(topic, partition, begin)
+            begins[(topic, partition)] = begin
+        for (topic, partition), end in self.probe.true_ends(begins).items():
+            begin = begins[(topic, partition)]
             latest.setdefault(topic, {})[str(partition)] = end
             planned.setdefault(topic, {})[str(partition)] = min(end, begin + cap) if cap else end
         self._latest = latest

@@ -11,7 +11,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from eventlake import lake
-from eventlake.streaming.landing import FencedOutError, LandingWriter
+from eventlake.streaming.control import FencedOutError
+from eventlake.streaming.landing import LandingWriter
 from eventlake.streaming.transform import ROUTED_COLUMNS
 
 T0 = datetime(2026, 11, 24, 9, 5, tzinfo=UTC)
