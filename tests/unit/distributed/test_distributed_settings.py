@@ -278,17 +278,18 @@ def test_settings_table_lists_every_setting() -> None:
     assert "placeholder" not in table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="eventlake/spark.py (lead) still pins spark.driver.host to 127.0.0.1; it must honour "
-    "settings.spark_driver_host (empty: unset) or executors on the Spark workers cannot reach the driver",
-)
-def test_spark_sessions_advertise_a_routable_driver_address(settings: EventlakeSettings) -> None:
-    from eventlake.spark import spark_conf
+def test_spark_drivers_of_the_platform_advertise_a_routable_address(settings: EventlakeSettings) -> None:
+    """Drivers run in the scheduler container: pinning them to loopback would strand the executors."""
+    from eventlake.compaction.runner import SPARK_CONF
+    from eventlake.streaming.supervisor import spark_submit_command
 
-    conf = spark_conf(settings, cores_max=1)
-    assert "spark.driver.host" not in conf
-    assert "spark.driver.bindAddress" not in conf
+    pinned = ("spark.driver.host", "spark.driver.bindAddress")
+    stream = " ".join(spark_submit_command(settings))
+    assert not any(key in stream for key in pinned)
+    assert not any(key in SPARK_CONF for key in pinned)
+    assert not any(key in spark_defaults(settings) for key in pinned)
+    assert "SPARK_LOCAL_IP" not in container_environment(settings)
+    assert settings.spark_driver_host == ""
 
 
 def test_container_files_are_rewritten_only_when_they_change(tmp_path: Path, settings: EventlakeSettings) -> None:
