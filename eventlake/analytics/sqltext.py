@@ -12,7 +12,7 @@ from sqlglot.tokens import TokenType
 SOURCE_DIALECT = "trino"
 
 
-def parse(sql: str) -> exp.Expression:
+def parse(sql: str) -> exp.Expr:
     """Parse one Trino statement; raises ``sqlglot.errors.ParseError`` if it is not one."""
     statements = [s for s in sqlglot.parse(sql, read=SOURCE_DIALECT) if s is not None]
     if len(statements) != 1:

@@ -20,7 +20,7 @@ def partitions_in_extra(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]
     if not extra:
         return []
     if isinstance(extra.get("partitions"), list):
-        return [p for p in extra["partitions"] if isinstance(p, Mapping) and "event_date" in p]
+        return [dict(p) for p in extra["partitions"] if isinstance(p, Mapping) and "event_date" in p]
     if "event_date" in extra:
         return [{"event_date": extra["event_date"], "event_hour": extra.get("event_hour", 0)}]
     return []
