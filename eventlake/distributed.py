@@ -344,14 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eventlake.distributed", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     table = commands.add_parser("settings-table", help="print the settings table (Markdown)")
-    table.add_argument("--write", action="store_true", help=f"update it in {DOCS_FILE.relative_to(REPO_ROOT)}")
+    table.add_argument("--write", action="store_true", help="update it between the markers of --file")
+    table.add_argument("--file", type=Path, default=DOCS_FILE, help="default: docs/distributed.md")
     commands.add_parser("container-env", help="print export lines for a container's entrypoint")
     commands.add_parser("init", help="the compose init one-shot (Airflow DB, bucket)")
     commands.add_parser("bootstrap", help="the compose bootstrap one-shot (unpause DAGs, topics, tables)")
     commands.add_parser("secret-names", help="print the variables docker-compose.yml needs from .env")
     args = parser.parse_args(argv)
     if args.command == "settings-table" and args.write:
-        print("updated" if write_settings_table() else "up to date", DOCS_FILE.relative_to(REPO_ROOT))
+        print("updated" if write_settings_table(args.file) else "up to date", args.file)
     elif args.command == "settings-table":
         sys.stdout.write(settings_table())
     elif args.command == "secret-names":
