@@ -171,7 +171,7 @@ class StreamRunner:
         last_id = None
         last_publish = 0.0
         while query.isActive:
-            query.awaitTermination(poll_seconds)
+            query.awaitTermination(poll_seconds)  # type: ignore[arg-type]  # seconds; fractions work (x1000 ms)
             current = query.lastProgress
             batch_id = current["batchId"] if current is not None else None
             if batch_id != last_id or time.monotonic() - last_publish > HEARTBEAT_SECONDS:

@@ -218,12 +218,13 @@ class BrokerProbe:
         try:
             while pending and time.monotonic() < deadline:
                 for message in self._consumer.consume(num_messages=10_000, timeout=0.2):
-                    key = (message.topic(), message.partition())
+                    key = (str(message.topic()), int(message.partition() or 0))
+                    offset = int(message.offset() or 0)
                     error = message.error()
                     if error is None:
-                        ends[key] = max(ends[key], message.offset() + 1)
+                        ends[key] = max(ends[key], offset + 1)
                     elif error.code() == KafkaError._PARTITION_EOF:
-                        ends[key] = max(ends[key], int(message.offset()))
+                        ends[key] = max(ends[key], offset)
                         pending.discard(key)
                     else:
                         raise RuntimeError(f"{key[0]}[{key[1]}]: {error}")

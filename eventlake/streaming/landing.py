@@ -96,7 +96,7 @@ class LandingWriter:
         quarantined = self._write_quarantine(table.filter(pc.invert(valid)), batch_id)
         self.fencing_check()
         committed_at = datetime.now(UTC).isoformat()
-        manifest = {
+        manifest: dict[str, Any] = {
             "batch_id": batch_id,
             "committed_at": committed_at,
             "landed_rows": sum(rows for _, rows in landed),

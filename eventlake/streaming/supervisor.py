@@ -183,7 +183,7 @@ class StreamSupervisor:
 
     def _alive(self, state: dict[str, Any]) -> bool:
         pid = state.get("pid")
-        return bool(pid) and process_start_ticks(pid) == state.get("start_ticks")
+        return pid is not None and process_start_ticks(int(pid)) == state.get("start_ticks")
 
     def _stalled(self, state: dict[str, Any]) -> str | None:
         """Why the live driver counts as stalled, or None if it is fine."""
