@@ -297,7 +297,9 @@ class KafkaStreamReader(DataSourceStreamReader):
         ranges: list[InputPartition] = []
         for topic, ends in end.items():
             for partition, stop in ends.items():
-                begin = start.get(topic, {}).get(partition, stop)
+                begin = start.get(topic, {}).get(partition)
+                if begin is None:  # a partition added after ``start`` was planned: from its beginning
+                    begin = self.probe.earliest(topic, int(partition))
                 if stop > begin:
                     ranges.append(KafkaRange(self.bootstrap_servers, topic, int(partition), begin, stop, self.tuples))
         return ranges

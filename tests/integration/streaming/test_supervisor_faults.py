@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,7 +105,5 @@ def test_kill_9_the_driver_three_times_under_load(stream_settings: Any, spark_ma
     finally:
         producing.clear()
         for pid in drivers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

@@ -1,0 +1,70 @@
+"""Offset planning of the Python Kafka source, against a fake broker view (no broker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
+
+from eventlake.streaming.kafka_source import DataLossError, KafkaRange, KafkaStreamReader
+
+
+class FakeProbe:
+    """Two partitions of one topic: earliest offsets and true ends as given."""
+
+    def __init__(self, earliest: dict[int, int], ends: dict[int, int]) -> None:
+        self.earliest_offsets = earliest
+        self.ends = ends
+        self.probed_from: dict[tuple[str, int], int] = {}
+
+    def partitions(self) -> list[tuple[str, int]]:
+        return [("t", p) for p in sorted(self.ends)]
+
+    def earliest(self, topic: str, partition: int) -> int:
+        return self.earliest_offsets[partition]
+
+    def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        self.probed_from = dict(from_offsets)
+        return {key: self.ends[key[1]] for key in from_offsets}
+
+
+def reader(probe: FakeProbe, max_offsets: int = 0) -> KafkaStreamReader:
+    source = KafkaStreamReader(
+        {"kafka.bootstrap.servers": "b:1", "subscribe": "t", "maxOffsetsPerTrigger": str(max_offsets)}
+    )
+    source._probe = probe  # type: ignore[assignment]
+    return source
+
+
+def test_first_start_begins_at_the_earliest_retained_offset() -> None:
+    assert reader(FakeProbe({0: 5, 1: 0}, {0: 10, 1: 3})).initialOffset() == {"t": {"0": 5, "1": 0}}
+
+
+def test_latest_offset_is_the_probed_true_end_capped_by_the_read_limit() -> None:
+    probe = FakeProbe({0: 0, 1: 0}, {0: 1_000, 1: 10})
+    source = reader(probe, max_offsets=100)
+    assert source.getDefaultReadLimit() == ReadMaxRows(100)
+    start = {"t": {"0": 0, "1": 0}}
+    assert source.latestOffset(start, ReadMaxRows(100)) == {"t": {"0": 50, "1": 10}}
+    assert source.reportLatestOffset() == {"t": {"0": 1_000, "1": 10}}
+    assert source.latestOffset(start, ReadAllAvailable()) == {"t": {"0": 1_000, "1": 10}}
+    assert probe.probed_from == {("t", 0): 0, ("t", 1): 0}
+
+
+def test_retention_that_deleted_unread_offsets_fails_loudly() -> None:
+    source = reader(FakeProbe({0: 40, 1: 0}, {0: 100, 1: 5}))
+    with pytest.raises(DataLossError, match=r"t\[0\]: offsets 10\.\.39 were deleted"):
+        source.latestOffset({"t": {"0": 10, "1": 0}}, ReadAllAvailable())
+
+
+def test_new_partition_is_read_from_its_beginning() -> None:
+    source = reader(FakeProbe({0: 0, 1: 0}, {0: 7, 1: 4}))
+    assert source.latestOffset({"t": {"0": 7}}, ReadAllAvailable()) == {"t": {"0": 7, "1": 4}}
+
+
+def test_partitions_are_one_range_per_partition_with_new_data() -> None:
+    source = reader(FakeProbe({0: 0, 1: 0, 2: 1}, {0: 8, 1: 9, 2: 2}))
+    ranges = source.partitions({"t": {"0": 3, "1": 9}}, {"t": {"0": 8, "1": 9, "2": 2}})
+    assert [(r.topic, r.partition, r.start, r.end) for r in ranges if isinstance(r, KafkaRange)] == [
+        ("t", 0, 3, 8),
+        ("t", 2, 1, 2),  # a partition unknown to ``start`` is read from its earliest offset
+    ]
