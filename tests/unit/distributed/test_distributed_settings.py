@@ -159,6 +159,19 @@ def test_distributed_settings_give_valid_airflow_connections(
     assert hook._connection["master"] == settings.spark_master_url
     assert hook._connection["deploy_mode"] == "client"
 
+    # The Trino provider builds the client connection the analytics engine queries through (lazy: no I/O).
+    from airflow.providers.trino.hooks.trino import TrinoHook
+
+    trino = TrinoHook(trino_conn_id="trino_default").get_conn()
+    assert (trino.host, trino.port, trino.http_scheme) == ("trino", 8080, "http")
+    assert (trino.user, trino.catalog, trino.schema) == ("eventlake", "hive", "eventlake")
+
+    # The Kafka provider's hooks read the librdkafka configuration from the connection's extra.
+    from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+    kafka = KafkaAdminClientHook(kafka_config_id="kafka_default").get_connection("kafka_default")
+    assert kafka.extra_dejson["bootstrap.servers"] == settings.kafka_bootstrap_servers
+
 
 def _properties(path: Path) -> dict[str, str]:
     lines = [line.strip() for line in path.read_text().splitlines()]
