@@ -55,17 +55,27 @@ class Publisher(Protocol):
         ...
 
 
-def producer_config(bootstrap_servers: str, *, delivery_timeout_ms: int, client_id: str) -> dict[str, Any]:
-    """librdkafka configuration of a publisher that never reports a message it did not see acked."""
+def producer_config(
+    bootstrap_servers: str, *, delivery_timeout_ms: int, client_id: str, idempotence: bool = True
+) -> dict[str, Any]:
+    """librdkafka configuration of a publisher that never reports a message it did not see acked.
+
+    Without idempotence (for brokers whose idempotence is broken), ``acks=all`` still means stored,
+    one request in flight still keeps each key's order, and a retried duplicate carries the same
+    event_id for downstream dedup.
+    """
     return {
         "bootstrap.servers": bootstrap_servers,
         "client.id": client_id,
-        "enable.idempotence": True,
+        "enable.idempotence": idempotence,
         "acks": "all",
         # A message not acked by then fails (and its request already answered 503): bounded buffering
         # while the broker is down instead of a queue of stale events delivered minutes later.
         "message.timeout.ms": delivery_timeout_ms,
         "linger.ms": 2,
+        # One request in flight per broker: ordered on the wire, and Tansu on s3 storage answered
+        # concurrent requests of one producer id with OUT_OF_ORDER_SEQUENCE (fatal) under load.
+        "max.in.flight.requests.per.connection": 1,
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": 200_000,
         "queue.buffering.max.kbytes": 256 * 1024,
@@ -121,10 +131,14 @@ class KafkaPublisher:
         *,
         delivery_timeout_seconds: float = 3.0,
         client_id: str = "eventlake-producer",
+        idempotence: bool = True,
         extra_config: dict[str, Any] | None = None,
     ) -> None:
         self._config = producer_config(
-            bootstrap_servers, delivery_timeout_ms=max(1000, int(delivery_timeout_seconds * 1000)), client_id=client_id
+            bootstrap_servers,
+            delivery_timeout_ms=max(1000, int(delivery_timeout_seconds * 1000)),
+            client_id=client_id,
+            idempotence=idempotence,
         )
         self._config.update(extra_config or {})
         self._config["error_cb"] = self._on_error
@@ -142,6 +156,7 @@ class KafkaPublisher:
             settings.kafka_bootstrap_servers,
             delivery_timeout_seconds=settings.producer_ack_timeout_seconds + 1.0,
             client_id=client_id,
+            idempotence=settings.resolved_producer_idempotence,
         )
 
     def _new_producer(self) -> Any:
@@ -165,8 +180,12 @@ class KafkaPublisher:
 
     def _poll_forever(self) -> None:
         while not self._closed.is_set():
-            producer = self._producer
-            producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except Exception as exc:  # a fatal KafkaException surfaces from poll(): flag it, keep serving
+                log.error("kafka producer poll failed: %s", exc)
+                self._fatal = str(exc)
+                time.sleep(0.05)
 
     def _current_producer(self) -> Any:
         if self._fatal is not None:
@@ -178,15 +197,17 @@ class KafkaPublisher:
         with self._lock:
             now = time.monotonic()
             if now - self._replaced_at < PRODUCER_REPLACE_INTERVAL_SECONDS:
-                self._fatal = None
-                return
+                return  # the flag stays: a publish after the interval replaces it
             log.warning("replacing the kafka producer: %s", reason)
             old, self._producer = self._producer, self._new_producer()
             self._replaced_at = now
             self._fatal = None
         # Its undelivered messages all fail (their requests answer 503): serve those reports, then drop it.
-        old.purge()
-        old.poll(0)
+        try:
+            old.purge()
+            old.poll(0)
+        except Exception as exc:  # a fatal producer may raise its error again
+            log.warning("purging the replaced kafka producer: %s", exc)
 
     def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> None:
         if not messages:
@@ -205,6 +226,8 @@ class KafkaPublisher:
             raise PublishUnavailableError("local producer queue is full") from None
         except Exception as exc:  # KafkaException: fatal state or unknown topic, never a stack trace to clients
             self._abandon(delivery, len(messages) - produced)
+            if _needs_new_producer(exc.args[0] if exc.args else exc):
+                self._fatal = f"produce failed: {exc}"
             raise PublishUnavailableError(f"broker refused the message: {exc}") from None
         if not delivery.done.wait(timeout):
             raise PublishUnavailableError(f"no broker acknowledgement within {timeout:g} s")

@@ -236,8 +236,9 @@ class ProducerServer:
         self.log = log
 
 
-@pytest.fixture
-def producer_server(broker: Broker, tmp_path: Path) -> Iterator[ProducerServer]:
+@pytest.fixture(params=["idempotent", "non-idempotent"])
+def producer_server(broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProducerServer]:
+    """The producer under gunicorn, with both producer modes (real Kafka / the embedded Tansu default)."""
     port = free_port()
     env = {
         **os.environ,
@@ -246,7 +247,8 @@ def producer_server(broker: Broker, tmp_path: Path) -> Iterator[ProducerServer]:
         "EVENTLAKE_PRODUCER_HOST": "127.0.0.1",
         "EVENTLAKE_PRODUCER_PORT": str(port),
         "EVENTLAKE_PRODUCER_WORKERS": "1",
-        "EVENTLAKE_PRODUCER_THREADS": "16",
+        "EVENTLAKE_PRODUCER_THREADS": "8",
+        "EVENTLAKE_PRODUCER_IDEMPOTENCE": str(request.param == "idempotent").lower(),
         "PYTHONPATH": str(REPO),
     }
     log = tmp_path / "gunicorn.log"

@@ -44,7 +44,8 @@ def price_api() -> Iterator[str]:
 def operator(bootstrap: str, price_api: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     from airflow.providers.apache.kafka.operators.produce import ProduceToTopicOperator
 
-    extra = {"bootstrap.servers": bootstrap, "message.timeout.ms": 3000}
+    # log_level 0: the failed producer lingers in the traceback and would log every reconnect attempt
+    extra = {"bootstrap.servers": bootstrap, "message.timeout.ms": 3000, "log_level": 0}
     monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps({"conn_type": "kafka", "extra": extra}))
     # The arguments the DAG's templates render to.
     return ProduceToTopicOperator(

@@ -1,0 +1,136 @@
+"""KafkaPublisher's promise with a scripted stand-in for confluent-kafka's Producer: 202 only on clean acks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from eventlake.kafka_publisher import KafkaPublisher, OutgoingMessage, PublishUnavailableError
+
+MESSAGE = OutgoingMessage("eventlake.game", b"u1", b"{}")
+
+
+class FakeError:
+    def __init__(self, name: str, fatal: bool = False) -> None:
+        self._name, self._fatal = name, fatal
+
+    def name(self) -> str:
+        return self._name
+
+    def fatal(self) -> bool:
+        return self._fatal
+
+    def __str__(self) -> str:
+        return self._name
+
+
+class FakeProducer:
+    """Acks (or fails) what was produced on the next poll, like librdkafka's delivery reports."""
+
+    instances: list[FakeProducer] = []  # noqa: RUF012 - test bookkeeping
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.pending: list[Any] = []
+        self.lock = threading.Lock()
+        self.outcome: FakeError | None = None
+        self.hold = False
+        self.raise_on_poll: Exception | None = None
+        FakeProducer.instances.append(self)
+
+    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any) -> None:
+        with self.lock:
+            self.pending.append(on_delivery)
+
+    def poll(self, timeout: float) -> int:
+        if self.raise_on_poll is not None:
+            error, self.raise_on_poll = self.raise_on_poll, None
+            raise error
+        if not self.hold:
+            with self.lock:
+                callbacks, self.pending = self.pending, []
+            for callback in callbacks:
+                callback(self.outcome, None)
+        time.sleep(min(timeout, 0.01))
+        return 0
+
+    def purge(self) -> None:
+        with self.lock:
+            callbacks, self.pending = self.pending, []
+        for callback in callbacks:
+            callback(FakeError("_PURGE_QUEUE"), None)
+
+    def flush(self, timeout: float) -> int:
+        return len(self.pending)
+
+    def list_topics(self, timeout: float) -> Any:
+        raise RuntimeError("not used")
+
+
+@pytest.fixture
+def publisher(monkeypatch: pytest.MonkeyPatch) -> Any:
+    FakeProducer.instances = []
+    monkeypatch.setattr(KafkaPublisher, "_new_producer", lambda self: FakeProducer(self._config))
+    monkeypatch.setattr("eventlake.kafka_publisher.PRODUCER_REPLACE_INTERVAL_SECONDS", 0.0)
+    publisher = KafkaPublisher("127.0.0.1:1", delivery_timeout_seconds=1.0)
+    yield publisher
+    publisher.close(1.0)
+
+
+def test_config_is_idempotent_acks_all_with_a_bounded_delivery_timeout(publisher: Any) -> None:
+    config = FakeProducer.instances[0].config
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["message.timeout.ms"] == 1000
+
+
+def test_returns_only_after_every_ack(publisher: Any) -> None:
+    publisher.publish([MESSAGE] * 3, timeout=1.0)
+    assert FakeProducer.instances[0].pending == []
+
+
+def test_no_ack_in_time_is_unavailable(publisher: Any) -> None:
+    FakeProducer.instances[0].hold = True
+    started = time.monotonic()
+    with pytest.raises(PublishUnavailableError, match="no broker acknowledgement"):
+        publisher.publish([MESSAGE], timeout=0.2)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_failed_delivery_is_unavailable_even_if_others_were_acked(publisher: Any) -> None:
+    FakeProducer.instances[0].outcome = FakeError("_MSG_TIMED_OUT")
+    with pytest.raises(PublishUnavailableError, match="did not store"):
+        publisher.publish([MESSAGE, MESSAGE], timeout=1.0)
+
+
+def test_a_fatal_error_from_poll_does_not_kill_delivery_reports_and_the_producer_is_replaced(publisher: Any) -> None:
+    first = FakeProducer.instances[0]
+    first.raise_on_poll = RuntimeError("KafkaError{FATAL,code=OUT_OF_ORDER_SEQUENCE_NUMBER}")
+    time.sleep(0.1)  # the poll thread hits it
+
+    publisher.publish([MESSAGE], timeout=1.0)  # replaced, then served by the still-running poll thread
+
+    assert len(FakeProducer.instances) == 2
+    assert FakeProducer.instances[1].pending == []
+
+
+def test_a_fenced_producer_is_replaced_after_its_failure(publisher: Any) -> None:
+    FakeProducer.instances[0].outcome = FakeError("PRODUCER_FENCED")
+    with pytest.raises(PublishUnavailableError):
+        publisher.publish([MESSAGE], timeout=1.0)
+
+    publisher.publish([MESSAGE], timeout=1.0)
+
+    assert len(FakeProducer.instances) == 2
+
+
+def test_local_queue_full_is_unavailable(publisher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise BufferError("Local: Queue full")
+
+    monkeypatch.setattr(FakeProducer.instances[0], "produce", full)
+    with pytest.raises(PublishUnavailableError, match="queue is full"):
+        publisher.publish([MESSAGE], timeout=1.0)
