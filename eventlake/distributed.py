@@ -145,6 +145,8 @@ def env_name(field: str) -> str:
 
 # --- the settings table ------------------------------------------------------------------------------
 def _display(value: Any) -> str:
+    if value is None:
+        return "(unset)"
     if isinstance(value, SecretStr):
         return "(secret)"
     if isinstance(value, Path):
@@ -157,7 +159,7 @@ def _display(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return "`" + text.replace("|", "\\|") + "`" if text not in ("(empty)", "(secret)") else text
+    return "`" + text.replace("|", "\\|") + "`" if text not in ("(empty)", "(secret)", "(unset)") else text
 
 
 def settings_table() -> str:

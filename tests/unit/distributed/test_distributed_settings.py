@@ -71,6 +71,7 @@ def test_the_issue_s_distributed_values(settings: EventlakeSettings) -> None:
     assert settings.metastore_uri == "thrift://hive-metastore:9083"
     assert settings.spark_master_url == "spark://spark-master:7077"
     assert settings.resolved_airflow_database_url.startswith("postgresql+psycopg2://eventlake:placeholder-")
+    assert settings.resolved_producer_idempotence is True
 
 
 def test_every_value_is_read_back_exactly(profile: dict[str, str], settings: EventlakeSettings) -> None:
@@ -78,8 +79,11 @@ def test_every_value_is_read_back_exactly(profile: dict[str, str], settings: Eve
     environ = distributed_environment(placeholder_secrets(profile), profile)
     for field in EventlakeSettings.model_fields:
         written = environ[env_name(field)]
-        read = _as_env_string(getattr(settings, field))
-        if isinstance(getattr(settings, field), float):
+        value = getattr(settings, field)
+        read = _as_env_string(value)
+        if isinstance(value, bool):
+            assert value is (written.lower() in ("1", "true", "yes", "on")), field
+        elif isinstance(value, float):
             assert float(read) == float(written), field
         else:
             assert read == written, field
