@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from eventlake.settings import EventlakeSettings
 from producer_app import create_app
 
 PUBLISHER = MemoryPublisher()
+STATUSES: Counter[int] = Counter()
 APP = create_app(EventlakeSettings(), PUBLISHER)
 SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
@@ -21,6 +23,7 @@ SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_for_any_generated_request(case: Any) -> None:
     response = case.call()
+    STATUSES[response.status_code] += 1
 
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
     if response.status_code >= 400:
@@ -36,3 +39,10 @@ def test_broker_down_answers_503_for_a_valid_event(reason: str) -> None:
         assert response.status_code == 503
     finally:
         PUBLISHER.unavailable = None
+
+
+def test_the_fuzzing_reached_both_acceptance_and_refusal() -> None:
+    """Runs after the fuzz test (file order): generated requests were both accepted and refused."""
+    assert STATUSES[202] > 0
+    assert sum(n for status, n in STATUSES.items() if 400 <= status < 500) > 0
+    assert all(status < 500 for status in STATUSES)
