@@ -164,7 +164,7 @@ def _payload_check(et: EventType) -> Callable[[Any], str]:
         extra = payload.keys() - known
         if extra:
             raise InvalidError(f"payload: unexpected fields {','.join(sorted(extra))}")
-        out = {}
+        out: dict[str, Any] = {}
         for name, required, field_check in checks:
             value = payload.get(name)
             if value is None:
@@ -198,12 +198,13 @@ def compile_router(event_types: tuple[EventType, ...] = EVENT_TYPES) -> Callable
             extra = event.keys() - _ENVELOPE_KEYS
             if extra:
                 raise InvalidError(f"unexpected fields {','.join(sorted(extra))}")
-            event_type = event.get("event_type")
-            if event_type is not None and (not isinstance(event_type, str) or event_type not in versions):
-                raise InvalidError(f"unknown event type {event_type}")
+            named_type = event.get("event_type")
+            if named_type is not None and (not isinstance(named_type, str) or named_type not in versions):
+                raise InvalidError(f"unknown event type {named_type}")
             missing = [name for name in (*REQUIRED_ENVELOPE_FIELDS, "payload") if event.get(name) is None]
             if missing:
                 raise InvalidError(f"missing {','.join(missing)}")
+            event_type: str = event["event_type"]
             version = event["schema_version"]
             if type(version) is not int or version != versions[event_type]:
                 raise InvalidError(f"schema_version: {event_type} is version {versions[event_type]}")
