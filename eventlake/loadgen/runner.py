@@ -106,7 +106,7 @@ class _Run:
                 await asyncio.sleep(delay)
 
     def _request(self, group: list[PlannedRequest]) -> tuple[str, bytes, str]:
-        if len(group) == 1 and self.options.batch_size == 1:
+        if len(group) == 1 and (self.options.batch_size == 1 or group[0].kind == "malformed"):
             return group[0].path, group[0].body, group[0].content_type
         events = []
         for planned in group:

@@ -88,7 +88,7 @@ def test_run_accepts_what_the_api_published_and_the_jsonl_recomputes_aggregates(
         events_path=tmp_path / "events.jsonl",
         progress=False,
     )
-    summary = run_load(LoadPlan(seed=5, retry_share=0.02, malformed_share=0.05), options)
+    summary = run_load(LoadPlan(seed=5, retry_share=0.02, malformed_share=0.2), options)
 
     published = [published_event_adapter().validate_json(m.value) for m in publisher.messages]
     assert summary.failed == 0
@@ -118,3 +118,15 @@ def test_cli_writes_the_summary(server: tuple[str, MemoryPublisher], tmp_path: P
     assert code == 0
     assert len(orjson.loads((tmp_path / "s.json").read_bytes())["accepted_event_ids"]) == 50
     assert len(publisher.messages) == 50
+
+
+def test_batch_mode_sends_malformed_requests_singly_as_planned() -> None:
+    from eventlake.loadgen.runner import _Run
+
+    plan = LoadPlan(seed=11, malformed_share=1.0, retry_share=0)
+    malformed = next(r for r in plan.requests(lambda: NOW) if r.malformed == "not_json")
+    run = _Run(plan, LoadOptions(url="http://127.0.0.1:9", batch_size=50, progress=False))
+
+    path, body, content_type = run._request([malformed])
+
+    assert (path, body, content_type) == (malformed.path, malformed.body, malformed.content_type)
