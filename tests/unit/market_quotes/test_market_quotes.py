@@ -156,3 +156,44 @@ def test_delivery_failure_raises_so_the_task_fails() -> None:
 
 def test_topic_comes_from_the_catalog_and_settings() -> None:
     assert price_tick_topic(EventlakeSettings(kafka_topic_prefix="x.")) == "x.market"
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "params"),
+    [
+        ("market_quotes", {}),
+        ("market_quotes_backfill", {"start": None, "end": None}),
+        ("market_quotes_backfill", {"start": "2026-11-20T06:00:00+00:00", "end": "2026-11-20T12:00:00+00:00"}),
+    ],
+)
+def test_dag_templates_render_to_a_working_producer_call(
+    api: str, monkeypatch: pytest.MonkeyPatch, dag_id: str, params: dict[str, Any]
+) -> None:
+    from pathlib import Path
+
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.common.compat.module_loading import import_string
+
+    monkeypatch.setenv("EVENTLAKE_MARKET_API_BASE_URL", api)
+    monkeypatch.setenv("EVENTLAKE_MARKET_COINS", "bitcoin,ethereum")
+    dag_file = Path(__file__).resolve().parents[3] / "dags" / f"{dag_id}.py"
+    dag = DagBag(dag_folder=str(dag_file)).dags[dag_id]
+    [task] = dag.tasks
+    context = {
+        "params": params,
+        "data_interval_start": pendulum.datetime(2026, 11, 20, tz="UTC"),
+        "data_interval_end": pendulum.datetime(2026, 11, 21, tz="UTC"),
+        **dag.user_defined_macros,
+    }
+    task.render_template_fields(context, jinja_env=dag.get_template_env())
+
+    assert task.topic == "eventlake.market"
+    assert task.kafka_config_id == "kafka_default"
+    produce = import_string(task.producer_function)
+    ticks = events(produce(**task.producer_function_kwargs))
+    assert {t.payload.coin_id for t in ticks} == {"bitcoin", "ethereum"}
+    if dag_id == "market_quotes_backfill":
+        hours = 6 if params["start"] else 24
+        assert len(ticks) == 2 * hours
+    assert task.delivery_callback.__name__ == "raise_on_delivery_error"
