@@ -207,6 +207,12 @@ def main() -> None:
             ensure_topics(settings)
             return settings
 
+        # Warm-up: the first micro-batch of a session pays Python worker start-up and JIT for everything.
+        for mode in ("arrow", "tuples"):
+            warm_settings = fresh_settings(f"warm{mode}")
+            preload(warm_settings, 5_000)
+            drain(spark, warm_settings, mode)
+
         arrow_settings = fresh_settings("arrow")
         preload(arrow_settings, args.events)
         arrow = drain(spark, arrow_settings, "arrow")

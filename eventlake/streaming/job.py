@@ -64,7 +64,11 @@ def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: st
 
         log.info("Kafka source: the Python data source over confluent-kafka (%s rows)", row_mode)
         spark.dataSource.register(KafkaDataSource)
-        reader = reader.format(SOURCE_NAME).option("rowMode", row_mode)
+        reader = (
+            reader.format(SOURCE_NAME)
+            .option("rowMode", row_mode)
+            .option("tasks", str(max(2, settings.spark_stream_cores_max)))
+        )
     raw = (
         reader.option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
         .option("subscribe", ",".join(event_topics(settings)))

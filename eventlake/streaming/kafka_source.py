@@ -72,6 +72,29 @@ class KafkaRange(InputPartition):
         self.tuples = tuples
 
 
+class KafkaRanges(InputPartition):
+    """Several offset ranges read one after the other by one Spark task.
+
+    A task costs a scheduling round and Python worker calls whatever its size, so small micro-batches
+    pack all their partitions into as many tasks as the stream has cores instead of one per partition.
+    """
+
+    def __init__(self, ranges: list[KafkaRange]) -> None:
+        super().__init__(tuple(r.value for r in ranges))
+        self.ranges = ranges
+
+
+def pack_ranges(ranges: list[KafkaRange], tasks: int) -> list[KafkaRanges]:
+    """Greedy balance of ranges (largest first) into at most ``tasks`` groups by record count."""
+    bins: list[list[KafkaRange]] = [[] for _ in range(max(1, min(tasks, len(ranges))))]
+    loads = [0] * len(bins)
+    for r in sorted(ranges, key=lambda r: (r.start - r.end, r.topic, r.partition)):
+        lightest = loads.index(min(loads))
+        bins[lightest].append(r)
+        loads[lightest] += r.end - r.start
+    return [KafkaRanges(sorted(b, key=lambda r: (r.topic, r.partition))) for b in bins if b]
+
+
 # Consumers are reused across micro-batches by the (reused) Python worker: a new connection per task
 # would add its set-up time to every batch. Keyed by broker and partition; seeking makes reuse safe.
 _CONSUMERS: dict[tuple[str, str, int], Any] = {}
@@ -246,6 +269,7 @@ class KafkaStreamReader(DataSourceStreamReader):
         self.topics = [t.strip() for t in options["subscribe"].split(",") if t.strip()]
         self.max_offsets = int(options.get("maxOffsetsPerTrigger", "0") or 0)
         self.tuples = options.get("rowMode", "arrow") == "tuples"
+        self.tasks = int(options.get("tasks", "2") or 2)
         self._probe: BrokerProbe | None = None
         self._latest: Offsets | None = None
 
@@ -294,7 +318,7 @@ class KafkaStreamReader(DataSourceStreamReader):
         return self._latest
 
     def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
-        ranges: list[InputPartition] = []
+        ranges: list[KafkaRange] = []
         for topic, ends in end.items():
             for partition, stop in ends.items():
                 begin = start.get(topic, {}).get(partition)
@@ -302,11 +326,12 @@ class KafkaStreamReader(DataSourceStreamReader):
                     begin = self.probe.earliest(topic, int(partition))
                 if stop > begin:
                     ranges.append(KafkaRange(self.bootstrap_servers, topic, int(partition), begin, stop, self.tuples))
-        return ranges
+        return pack_ranges(ranges, self.tasks)
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
-        assert isinstance(partition, KafkaRange)
-        return read_range(partition)
+        assert isinstance(partition, KafkaRanges)
+        for one in partition.ranges:
+            yield from read_range(one)
 
     def commit(self, end: dict) -> None:
         """Nothing to do: the offsets live in Spark's checkpoint, not in the broker."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
-from eventlake.streaming.kafka_source import DataLossError, KafkaRange, KafkaStreamReader
+from eventlake.streaming.kafka_source import DataLossError, KafkaRange, KafkaStreamReader, pack_ranges
 
 
 class FakeProbe:
@@ -64,7 +64,17 @@ def test_new_partition_is_read_from_its_beginning() -> None:
 def test_partitions_are_one_range_per_partition_with_new_data() -> None:
     source = reader(FakeProbe({0: 0, 1: 0, 2: 1}, {0: 8, 1: 9, 2: 2}))
     ranges = source.partitions({"t": {"0": 3, "1": 9}}, {"t": {"0": 8, "1": 9, "2": 2}})
-    assert [(r.topic, r.partition, r.start, r.end) for r in ranges if isinstance(r, KafkaRange)] == [
+    packed = [(r.topic, r.partition, r.start, r.end) for task in ranges for r in task.ranges]
+    assert sorted(packed) == [
         ("t", 0, 3, 8),
         ("t", 2, 1, 2),  # a partition unknown to ``start`` is read from its earliest offset
     ]
+
+
+def test_ranges_are_packed_into_balanced_tasks() -> None:
+    ranges = [KafkaRange("b", "t", p, 0, n) for p, n in enumerate([100, 10, 60, 50, 5])]
+    tasks = pack_ranges(ranges, 2)
+    assert len(tasks) == 2
+    assert sorted(sum(r.end - r.start for r in task.ranges) for task in tasks) == [110, 115]
+    assert sorted(r.partition for task in tasks for r in task.ranges) == [0, 1, 2, 3, 4]
+    assert len(pack_ranges(ranges[:1], 4)) == 1
