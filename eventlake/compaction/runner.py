@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
     from eventlake.settings import EventlakeSettings
 
+log = logging.getLogger(__name__)
+
 #: Curated (typed, zstd) bytes per landing (JSON payload, snappy) byte, measured on catalog fixtures.
 CURATED_BYTES_PER_LANDING_BYTE = 0.5
 #: Points of a run where a fault-injection hook is called (the kill -9 tests stop the job there).
@@ -44,6 +47,9 @@ SPARK_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.sql.adaptive.enabled": "true",
+    # The job reads an explicit list of (thousands of) landed files: listing them on the driver is
+    # milliseconds; a distributed listing job would be one task per file.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
 }
 
 
@@ -207,8 +213,10 @@ def compact_table(
     hook: Checkpoint,
 ) -> list[PartitionResult]:
     """Rewrite the planned partitions of one table in one Spark pass, then publish each."""
+    clock = _PhaseClock(et.table)
     landing = _read_landing(spark, lake, et, tasks)
     published = _read_published(spark, lake, et, tasks)
+    clock.lap("read")
     stats = {
         HourPartition(row["event_date"], int(row["event_hour"])): row.asDict()
         for row in partition_stats(
@@ -218,23 +226,24 @@ def compact_table(
     }
     rows_new = sum(int(s["rows_new"]) for s in stats.values())
     bytes_new = sum(task.new_bytes for task in tasks)
-    distinct = sum(int(s["distinct_events"]) for s in stats.values())
     per_file = rows_per_file(
         settings.compaction_target_file_bytes, bytes_new, rows_new, output_per_input_byte=CURATED_BYTES_PER_LANDING_BYTE
     )
-    files = max(1, math.ceil(distinct / per_file))
+    files_per_hour = {hour: max(1, math.ceil(int(s["distinct_events"]) / per_file)) for hour, s in stats.items()}
+    log.info("%s: %d partitions, %d rows in, %d rows per file", et.table, len(tasks), rows_new, per_file)
 
     staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
+    clock.lap("stats")
     curated = compact(landing, published, et)
     (
-        curated.repartitionByRange(files, *PARTITION_NAMES, *SORT_KEY)
-        .sortWithinPartitions(*PARTITION_NAMES, *SORT_KEY)
+        assign_files(spark, curated, files_per_hour)
         .write.option("maxRecordsPerFile", per_file)
         .option("compression", "zstd")
         .partitionBy(*PARTITION_NAMES)
         .mode("overwrite")
         .parquet(lake.uri(staging))
     )
+    clock.lap("write")
     hook("written")
 
     results = []
@@ -289,9 +298,46 @@ def compact_table(
         client.publish(et.table, task.hour, location)
         hook("published")
         results.append(partition)
+    clock.lap("publish")
     lake.delete_dir(staging)
     lake.remove_empty_dirs(f"{lake.table_path(et.table)}/_staging", lake.table_path(et.table))
     return results
+
+
+class _PhaseClock:
+    """Logs how long each phase of a table's compaction took."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        log.info("%s: %s took %.2fs", self.table, phase, now - self.last)
+        self.last = now
+
+
+def assign_files(spark: SparkSession, curated: DataFrame, files_per_hour: dict[HourPartition, int]) -> DataFrame:
+    """One shuffle that puts each output file's rows in one task, sorted by the sort key.
+
+    An hour of ``n`` files is split by a hash of user_id (so a user's events of the hour sit in one
+    file), and every file is its own shuffle key: hours are written in parallel, never one task for all.
+    """
+    from pyspark.sql import functions as F
+
+    first, layout = 0, []
+    for hour, files in sorted(files_per_hour.items()):
+        layout.append((hour.event_date, hour.event_hour, first, files))
+        first += files
+    files = spark.createDataFrame(layout, "event_date string, event_hour int, _first int, _files int")
+    bucket = F.col("_first") + F.pmod(F.xxhash64("user_id"), F.col("_files"))
+    return (
+        curated.join(F.broadcast(files), on=list(PARTITION_NAMES), how="inner")
+        .withColumn("_file", bucket)
+        .repartition(max(first, 1), "_file")
+        .sortWithinPartitions(*PARTITION_NAMES, *SORT_KEY)
+        .select(*curated.columns)
+    )
 
 
 def _read_landing(spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...]) -> DataFrame:
