@@ -104,13 +104,21 @@ class StreamRunner:
         self.started_at = datetime.now(UTC).isoformat()
         self.query: StreamingQuery | None = None
         self.totals = {"landed_rows": 0, "quarantined_rows": 0}
+        self.timings: dict[str, float] = {}
 
     def land_batch(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch body: collect the routed batch as Arrow and commit it through the writer."""
         if self.writer.is_committed(batch_id):  # a replay after a crash: finish renames, skip the work
             self.writer.write_batch(None, batch_id)
             return
-        commit = self.writer.write_batch(batch.toArrow(), batch_id)
+        started = time.perf_counter()
+        table = batch.toArrow()  # runs the read and the routing on the executors
+        collected = time.perf_counter()
+        commit = self.writer.write_batch(table, batch_id)
+        self.timings = {
+            "read_route_collect_seconds": round(collected - started, 3),
+            "write_commit_seconds": round(time.perf_counter() - collected, 3),
+        }
         self.totals["landed_rows"] += commit.landed_rows
         self.totals["quarantined_rows"] += commit.quarantined_rows
 
@@ -141,6 +149,7 @@ class StreamRunner:
             "trigger_seconds": self.settings.stream_trigger_seconds,
             "last_commit_at": self.writer.last_commit.committed_at if self.writer.last_commit else None,
             **self.totals,
+            "last_batch_timings": self.timings,
         }
         if last is not None:
             progress = json.loads(last.json) if hasattr(last, "json") else dict(last)
