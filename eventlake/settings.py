@@ -249,6 +249,8 @@ class EventlakeSettings(BaseSettings):
                     "group.id": "eventlake-airflow",
                     "enable.auto.commit": False,
                     "socket.timeout.ms": 10000,
+                    # A task fails within 30 s when the broker is down, rather than waiting 5 minutes.
+                    "message.timeout.ms": 30000,
                 },
             },
             "spark_default": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ class LoadOptions:
     summary_path: Path | None = None
     events_path: Path | None = None
     progress: bool = True
+    #: The client's clock: the ``event_time`` of each event (tests and demos send past hours).
+    clock: Callable[[], datetime] | None = None
 
 
 @dataclass
@@ -67,7 +70,7 @@ class _Run:
     def __init__(self, plan: LoadPlan, options: LoadOptions) -> None:
         self.plan = plan
         self.options = options
-        self.source = plan.requests(lambda: datetime.now(UTC))
+        self.source = plan.requests(options.clock or (lambda: datetime.now(UTC)))
         self.summary = LoadSummary(url=options.url, seed=plan.seed, started_at=datetime.now(UTC).isoformat())
         self.latencies: list[float] = []
         self.accepted: dict[str, PlannedRequest] = {}
