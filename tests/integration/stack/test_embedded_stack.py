@@ -18,7 +18,7 @@ from eventlake.stack.supervisor import Supervisor
 pytestmark = pytest.mark.integration
 
 
-def _produce(settings: EventlakeSettings, topic: str, count: int) -> list[int]:
+def _produce(settings: EventlakeSettings, topic: str, count: int, prefix: str = "message") -> list[int]:
     from confluent_kafka import Producer
 
     producer = Producer(
@@ -31,7 +31,7 @@ def _produce(settings: EventlakeSettings, topic: str, count: int) -> list[int]:
             acked.append(message.offset())  # type: ignore[attr-defined]
 
     for n in range(count):
-        producer.produce(topic, key=f"k{n % 7}", value=f"message-{n}", on_delivery=on_delivery)
+        producer.produce(topic, key=f"k{n % 7}", value=f"{prefix}-{n}", on_delivery=on_delivery)
     assert producer.flush(30) == 0
     return acked
 
@@ -166,14 +166,14 @@ def test_messages_written_before_a_broker_kill_survive_writes_after_it(embedded_
     supervisor = Supervisor(embedded_stack)
     topic = f"durable-writes-{uuid.uuid4().hex[:8]}"
     _create_topic(embedded_stack, topic, 1)
-    before = _produce(embedded_stack, topic, 1_000)
+    before = _produce(embedded_stack, topic, 1_000, prefix="before")
     old_pid = supervisor.processes()["broker"]["pid"]
     os.kill(old_pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while supervisor.processes()["broker"]["pid"] in (0, old_pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     time.sleep(2)
-    after = _produce(embedded_stack, topic, 1_000)
+    after = _produce(embedded_stack, topic, 1_000, prefix="after")
     assert min(after) > max(before), f"offsets restarted at {min(after)} after the restart"
     values = _consume_all(embedded_stack, topic, 1, 2_000)
     assert len(set(values)) == 2_000
