@@ -19,7 +19,7 @@ from eventlake.settings import EventlakeSettings
 
 ITEM = get_event_type("game.item_purchased")
 TICK = get_event_type("market.price_tick")
-DAY = "2026-11-20"
+DAY = "2026-11-24"  # on or after the DAG start_date, so backfills of these hours create runs
 HOURS = [HourPartition(DAY, hour) for hour in (3, 4, 5)]
 
 

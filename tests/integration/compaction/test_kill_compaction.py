@@ -64,7 +64,7 @@ def test_killed_runs_leave_readers_on_the_previous_version_and_the_retry_complet
 
     retry = submit(settings, spark_master, later)
     assert retry.returncode == 0, retry.stderr[-3000:]
-    assert "compacted game_item_purchased 2026-11-20/03" in retry.stdout
+    assert "compacted game_item_purchased 2026-11-24/03" in retry.stdout
     for et in (ITEM, TICK):
         for hour in HOURS[:2]:
             ids = frozenset(truth.ids[(et.table, hour)])
