@@ -31,7 +31,7 @@ def expired_versions(
     by_hour: dict[HourPartition, list[VersionDir]] = {}
     for version in versions:
         by_hour.setdefault(version.hour, []).append(version)
-    expired = []
+    expired: list[VersionDir] = []
     for hour, candidates in by_hour.items():
         current = next((v for v in candidates if v.version == published.get(hour)), None)
         if current is not None and current.mtime + grace > now:

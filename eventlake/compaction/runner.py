@@ -329,10 +329,10 @@ def assign_files(spark: SparkSession, curated: DataFrame, files_per_hour: dict[H
     for hour, files in sorted(files_per_hour.items()):
         layout.append((hour.event_date, hour.event_hour, first, files))
         first += files
-    files = spark.createDataFrame(layout, "event_date string, event_hour int, _first int, _files int")
+    file_layout = spark.createDataFrame(layout, "event_date string, event_hour int, _first int, _files int")
     bucket = F.col("_first") + F.pmod(F.xxhash64("user_id"), F.col("_files"))
     return (
-        curated.join(F.broadcast(files), on=list(PARTITION_NAMES), how="inner")
+        curated.join(F.broadcast(file_layout), on=list(PARTITION_NAMES), how="inner")
         .withColumn("_file", bucket)
         .repartition(max(first, 1), "_file")
         .sortWithinPartitions(*PARTITION_NAMES, *SORT_KEY)
