@@ -232,6 +232,8 @@ class EventlakeSettings(BaseSettings):
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
+            if value is None:  # unset optional setting: leave it unset, so its default (None) applies
+                continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             env[f"EVENTLAKE_{name.upper()}"] = str(value)
