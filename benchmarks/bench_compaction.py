@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import time
@@ -275,6 +276,8 @@ def main() -> int:
         "compaction_spark": "local[2]",
         "queries": figures,
         "medians_of": args.repeat,
+        # Figures on a shared 2-core machine are only comparable at a similar load.
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(output, indent=2))
