@@ -20,7 +20,8 @@ help: ## list the targets
 $(STAMP): requirements.lock pyproject.toml
 	@echo "eventlake: creating the Python environment in $(VENV) (first use; a few minutes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@$(PY) -m pip --version > /dev/null 2>&1 || $(PY) -m ensurepip > /dev/null
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync -q requirements.lock
 	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
 	@$(PY) -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages > /dev/null || true
