@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs test test-unit test-integration test-faults lint format bench lock clean
+.PHONY: help venv up down status logs test test-e2e test-unit test-integration test-faults lint format bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,8 +50,11 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy (shared package), sqlfluff (sq
 format: $(STAMP) ## apply ruff fixes and formatting
 	@$(VENV)/bin/ruff check --fix .; $(VENV)/bin/ruff format .
 
-test: $(STAMP) lint ## the whole suite: lint, unit, integration (real stack), end to end
-	@$(VENV)/bin/pytest -m "not faults" $(PYTEST_ARGS)
+test: $(STAMP) lint ## lint, unit and integration tests (the real embedded stack)
+	@$(VENV)/bin/pytest -m "not faults and not e2e" $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) ## the end-to-end test: 200,000 events from the API to the reports
+	@$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## unit tests only (no services)
 	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
