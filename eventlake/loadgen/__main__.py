@@ -22,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="Requests in flight.")
     parser.add_argument("--batch-size", type=int, default=1, help="Events per request (>1 uses /v1/batch).")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--send-attempts", type=int, default=1, help="Attempts per request (503: resend same ids).")
     parser.add_argument("--users", type=int, default=500, help="Distinct users (zipf-skewed activity).")
     parser.add_argument("--retry-share", type=float, default=0.01, help="Share of re-sent events (same event_id).")
     parser.add_argument("--malformed-share", type=float, default=0.0, help="Share of invalid requests.")
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         summary_path=args.summary,
         events_path=args.events,
         progress=not args.no_progress,
+        send_attempts=args.send_attempts,
     )
     summary = run_load(plan, options)
     shown = {k: v for k, v in summary.__dict__.items() if k != "accepted_event_ids"}

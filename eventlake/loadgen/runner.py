@@ -30,6 +30,8 @@ class LoadOptions:
     summary_path: Path | None = None
     events_path: Path | None = None
     progress: bool = True
+    #: Attempts per request: a 503 or a lost connection is re-sent with the same event ids.
+    send_attempts: int = 1
     #: The client's clock: the ``event_time`` of each event (tests and demos send past hours).
     clock: Callable[[], datetime] | None = None
 
@@ -48,6 +50,7 @@ class LoadSummary:
     rejected: int = 0
     failed: int = 0
     retries_sent: int = 0
+    resent_after_503: int = 0
     malformed_sent: int = 0
     unexpected: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
@@ -144,12 +147,19 @@ class _Run:
         while (group := self._next()) is not None:
             await self._pace()
             path, body, content_type = self._request(group)
-            started = time.perf_counter()
-            try:
-                response = await client.post(path, content=body, headers={"Content-Type": content_type})
-                status = response.status_code
-            except httpx.HTTPError:
-                status = 0
+            # A well-behaved client: on 503 (broker busy or down) or a lost connection it re-sends the
+            # same events (same event ids, so a copy the broker did store is deduplicated) after a pause.
+            for attempt in range(self.options.send_attempts):
+                started = time.perf_counter()
+                try:
+                    response = await client.post(path, content=body, headers={"Content-Type": content_type})
+                    status = response.status_code
+                except httpx.HTTPError:
+                    status = 0
+                if status not in (0, 503) or attempt == self.options.send_attempts - 1:
+                    break
+                self.summary.resent_after_503 += len(group)
+                await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
             self._record(group, status, time.perf_counter() - started)
 
     async def run(self) -> LoadSummary:

@@ -140,6 +140,7 @@ def test_every_acknowledged_event_lands_exactly_once_and_reports_add_up(
             summary_path=tmp_path / "summary.json",
             progress=False,
             clock=clock,
+            send_attempts=8,
         ),
     )
     timings["load"] = time.monotonic() - started - sum(timings.values())
