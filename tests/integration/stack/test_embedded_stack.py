@@ -95,8 +95,13 @@ def test_killed_broker_is_restarted_and_keeps_its_messages(embedded_stack: Event
 
 
 def test_spark_runs_a_job_on_the_standalone_master_and_uses_the_metastore(embedded_stack: EventlakeSettings) -> None:
+    from pyspark.sql import SparkSession
+
     from eventlake.spark import spark_session
 
+    # Another test module may have left a session on another master: this one must be ours.
+    if (active := SparkSession.getActiveSession()) is not None:
+        active.stop()
     spark = spark_session(embedded_stack, "stack-test", cores_max=1)
     try:
         assert spark.sparkContext.master == embedded_stack.spark_master_url
