@@ -206,11 +206,27 @@ class BrokerProbe:
             found.extend((topic, p) for p in sorted(meta.partitions))
         return found
 
-    def earliest(self, topic: str, partition: int) -> int:
-        from confluent_kafka import TopicPartition
+    def watermarks(self, topic: str, partition: int, attempts: int = 5) -> tuple[int, int]:
+        """(low, listed end) of a partition; a dropped broker connection is retried with a fresh client."""
+        import time
 
-        low, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        return int(low)
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        for attempt in range(attempts):
+            try:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                return int(low), int(high)
+            except KafkaException:
+                if attempt == attempts - 1:
+                    raise
+                # Seen under load: "Broker handle destroyed". A new client, then once more.
+                self._consumer.close()
+                self._consumer = Consumer(consumer_config(self.bootstrap_servers))
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
+
+    def earliest(self, topic: str, partition: int) -> int:
+        return self.watermarks(topic, partition)[0]
 
     def true_end(self, topic: str, partition: int, from_offset: int) -> int:
         """The offset after the last record of one partition, read from the log (see :meth:`true_ends`)."""
@@ -226,7 +242,7 @@ class BrokerProbe:
         ends: dict[tuple[str, int], int] = {}
         probes = []
         for (topic, partition), from_offset in from_offsets.items():
-            low, listed_end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, listed_end = self.watermarks(topic, partition)
             if listed_end <= low:  # nothing retained
                 ends[(topic, partition)] = max(from_offset, int(listed_end))
                 continue
