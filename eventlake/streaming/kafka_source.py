@@ -15,6 +15,7 @@ the row-by-row baseline of the benchmark).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -186,6 +187,9 @@ def _emit(
     )
 
 
+log = logging.getLogger(__name__)
+
+
 class BrokerProbe:
     """Driver-side view of the broker: partitions, earliest offsets and the true end of each partition."""
 
@@ -270,7 +274,9 @@ class BrokerProbe:
         finally:
             self._consumer.unassign()
         if pending:
-            raise TimeoutError(f"no end of partition seen for {sorted(pending)}")
+            # A busy broker answered slowly: every offset below ends[...] was seen, so it is a safe end
+            # for this micro-batch; the rest of the tail is probed again on the next trigger.
+            log.warning("no end of partition seen within %ss for %s", PROBE_TIMEOUT_SECONDS, sorted(pending))
         return ends
 
     def close(self) -> None:
