@@ -1,12 +1,29 @@
-"""Benchmark: a day of landed events in thousands of small files vs the compacted curated tables.
+"""Benchmark: a realistic day of landed events (the stream's small files) vs the compacted curated tables.
 
-Lands a day (default 5M events, 3 event types, 60 files per type and hour = 4,320 files, 1% re-delivered
-duplicates) in the landing layout, compacts it with the real job (``run_compaction``, Spark local[2],
-a real Hive Metastore from pyspark's jars), then runs the same queries over both layouts, side by side,
-on DuckDB and Spark SQL: a full-scan GROUP BY and a one-hour filter. Prints medians and ratios and
-writes ``var/bench/compaction.json``.
+The landing layout is the one the stream gives, not a choice of the generator. The stream
+(``eventlake/streaming``) runs one micro-batch every ``stream_trigger_seconds`` (2 s in the embedded
+settings, 5 s distributed) over all topics, and writes one file per batch for every (event type,
+date, hour) the batch touched. So a day holds ``86,400 / trigger`` batches, and an event type with
+``lam`` events per batch on average is in a batch's files with probability ``1 - exp(-lam)``:
 
-    .venv/bin/python benchmarks/bench_compaction.py [--events 5000000] [--files-per-hour 60] [--repeat 3]
+    files/day ~= sum over batches and types of (1 - exp(-lam_type,batch))
+
+For 5M events over the catalog's 16 types in the load generator's mix (``eventlake.loadgen``:
+browsing 30%, down to 0.5% for closed accounts), with a diurnal curve (night 0.4x, evening 1.6x of
+the mean), that is ~640,000 files at a 2 s trigger (~270,000 at 5 s, ~23,000 at 60 s): nearly every
+type is in every batch. Here the day is simulated as Kafka messages (users zipf-skewed, UUIDv7 ids,
+1% client retries re-sent a few seconds later with the same event_id, 0.2% events arriving up to
+hours late), cut into micro-batches by arrival time, and each batch is landed with the stream's own
+``LandingWriter`` (hidden files, commit manifest, rename, zstd), in worker processes.
+
+Then the real job (``run_compaction``, Spark local[2], a real Hive Metastore from pyspark's jars)
+compacts the day in one run, and the same two queries (full-scan GROUP BY over the day, one-hour
+filter) run over the landing zone and over the curated tables, side by side, on DuckDB and on Spark
+SQL, medians of ``--repeat`` runs. With ``--compare-trigger`` the same messages are landed again at
+that (coarser) trigger and compacted again, to show how the compaction rate depends on the file count.
+Prints every figure and writes ``var/bench/compaction.json``.
+
+    .venv/bin/python benchmarks/bench_compaction.py [--events 5000000] [--trigger-seconds S] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -14,10 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import multiprocessing
 import os
 import shutil
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +47,32 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.ipc as ipc
 
 from eventlake import metastore
-from eventlake.catalog import EventType, get_event_type
+from eventlake.catalog import EVENT_TYPES, EventType
 from eventlake.catalog.types import Choice, Integer, Money, Text, Timestamp
-from eventlake.compaction.fixtures import LANDING_SCHEMA
 from eventlake.compaction.local_services import free_port, hive_metastore
-from eventlake.compaction.runner import build_spark, run_compaction
+from eventlake.compaction.runner import RunResult, build_spark, run_compaction
 from eventlake.compaction.storage import Lake
-from eventlake.lake import HourPartition, batch_file_name, landing_partition_path
+from eventlake.lake import HourPartition
+from eventlake.loadgen.plan import DEFAULT_WEIGHTS
 from eventlake.settings import REPO_ROOT, EventlakeSettings
+from eventlake.streaming.transform import LANDING_COLUMNS
 
-MIX = (("game.item_purchased", 0.6), ("game.page_viewed", 0.3), ("bank.deposited", 0.1))
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
-FILTER_HOUR = HourPartition("2026-11-20", 12)
+FILTER_HOUR = HourPartition("2026-11-20", 20)
+#: Traffic of each hour of the day relative to the mean: a trough at 08:00 UTC, a peak at 20:00.
+DIURNAL = np.array([1 + 0.6 * math.cos(2 * math.pi * (hour - 20) / 24) for hour in range(24)])
+USERS = 200_000
+USER_AGENTS = ("eventlake-game/2.3 (Android 14)", "eventlake-game/2.3 (iOS 18.1)", "Mozilla/5.0 (Windows NT 10.0)")
+RETRY_SHARE = 0.01
+LATE_SHARE = 0.002
+LATE_MEAN_SECONDS = 1_800
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
+# --- the day as Kafka messages ------------------------------------------------------------------------
 def _strings(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype(str))
 
@@ -76,71 +106,170 @@ def payload_json(et: EventType, n: int, rng: np.random.Generator) -> pa.Array:
     return pc.binary_join_element_wise(*arrays, "")
 
 
-def land_day(lake: Lake, events: int, files_per_hour: int, seed: int = 7) -> dict[str, int]:
-    """Write the day's landing files; returns counts."""
+def uuid7_strings(millis: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """UUIDv7 text (48-bit milliseconds, version 7, variant 10, random bits), vectorised."""
+    n = len(millis)
+    high = (millis.astype(np.uint64) << np.uint64(16)) | np.uint64(0x7000)
+    high |= rng.integers(0, 1 << 12, n, dtype=np.uint64)
+    low = (np.uint64(2) << np.uint64(62)) | rng.integers(0, 1 << 62, n, dtype=np.uint64)
+    digits = np.empty((n, 36), dtype=np.uint8)
+    digits[:, [8, 13, 18, 23]] = ord("-")
+    positions = [p for p in range(36) if p not in (8, 13, 18, 23)]
+    for k, position in enumerate(positions):
+        word, shift = (high, 60 - 4 * k) if k < 16 else (low, 60 - 4 * (k - 16))
+        digits[:, position] = _HEX[((word >> np.uint64(shift)) & np.uint64(0xF)).astype(np.intp)]
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(36), n, [None, pa.py_buffer(digits)]).cast(pa.string())
+
+
+@dataclass(frozen=True)
+class SimulatedDay:
+    """The day's Kafka messages in arrival order, and what the model predicts of the landing layout."""
+
+    messages: pa.Table
+    events: int
+    duplicates: int
+    expected_files: int
+
+
+def simulate_day(
+    events: int, trigger_seconds: float, *, seed: int = 7, topic_prefix: str = "eventlake."
+) -> SimulatedDay:
+    """``events`` accepted events of one day plus their client retries, as the stream reads them."""
     rng = np.random.default_rng(seed)
-    batch_id, offset, files, rows_total, duplicates = 0, 0, 0, 0, 0
-    for hour_of_day in range(24):
-        hour = HourPartition.of(DAY + timedelta(hours=hour_of_day))
-        for name, share in MIX:
-            et = get_event_type(name)
-            n = int(events * share / 24)
-            ids = pa.array([f"{x:032x}" for x in rng.integers(0, 2**62, n)])
-            ids = pc.binary_join_element_wise(
-                pc.utf8_slice_codeunits(ids, 0, 8),
-                "-",
-                pc.utf8_slice_codeunits(ids, 8, 12),
-                "-4",
-                pc.utf8_slice_codeunits(ids, 13, 16),
-                "-8",
-                pc.utf8_slice_codeunits(ids, 17, 20),
-                "-",
-                pc.utf8_slice_codeunits(ids, 20, 32),
-                "",
-            )
-            micros = np.sort(rng.integers(0, 3_600_000_000, n)) + int(hour.start.timestamp() * 1_000_000)
-            block = pa.table(
-                {
-                    "event_id": ids,
-                    "event_type": pa.array([name] * n),
-                    "schema_version": pa.array(np.full(n, et.version, dtype=np.int32)),
-                    "event_time": pa.array(micros, pa.timestamp("us", tz="UTC")),
-                    "received_at": pa.array(micros + rng.integers(1_000, 2_000_000, n), pa.timestamp("us", tz="UTC")),
-                    "user_id": pa.array(np.char.add("user-", rng.integers(0, 50_000, n).astype(str))),
-                    "user_agent": pa.array(["bench/1.0"] * n),
-                    "client_host": pa.array(["127.0.0.1"] * n),
-                    "payload": payload_json(et, n, rng),
-                    "kafka_topic": pa.array([f"eventlake.{et.topic_name}"] * n),
-                    "kafka_partition": pa.array(rng.integers(0, 3, n).astype(np.int32)),
-                    "kafka_offset": pa.array(np.arange(offset, offset + n, dtype=np.int64)),
-                },
-                schema=LANDING_SCHEMA,
-            )
-            offset += n
-            # 1% of each hour re-delivered in a later file of the same hour (a producer retry or a replay).
-            again = block.take(pa.array(rng.choice(n, n // 100, replace=False)))
-            again = again.set_column(11, "kafka_offset", pa.array(np.arange(offset, offset + len(again))))
-            offset += len(again)
-            block = pa.concat_tables([block, again])
-            duplicates += len(again)
-            directory = f"{lake.landing}/{landing_partition_path(name, hour)}"
-            lake.fs.create_dir(directory, recursive=True)
-            for chunk in np.array_split(np.arange(block.num_rows), files_per_hour):
-                path = f"{directory}/{batch_file_name(batch_id, 0)}"
-                pq.write_table(block.take(pa.array(chunk)), path, compression="snappy")
-                batch_id += 1
-                files += 1
-            rows_total += block.num_rows
-    return {"files": files, "rows": rows_total, "duplicates": duplicates}
+    per_hour = rng.multinomial(events, DIURNAL / DIURNAL.sum())
+    arrival = np.concatenate([hour * 3600 + rng.random(count) * 3600 for hour, count in enumerate(per_hour)])
+    arrival.sort()
+    names = list(DEFAULT_WEIGHTS)
+    weights = np.array([DEFAULT_WEIGHTS[name] for name in names])
+    types = rng.choice(len(names), events, p=weights / weights.sum())
+    user_weights = 1 / np.arange(1, USERS + 1) ** 1.1
+    users = rng.choice(USERS, events, p=user_weights / user_weights.sum())
+
+    # Client clock to producer: tens of milliseconds; a few events come hours late (offline clients).
+    delay = rng.lognormal(math.log(0.08), 1.0, events)
+    late = rng.random(events) < LATE_SHARE
+    delay[late] = rng.exponential(LATE_MEAN_SECONDS, int(late.sum()))
+    event_seconds = np.maximum(arrival - delay, 0.0)
+
+    by_name = {et.event_type: et for et in EVENT_TYPES}
+    payload_arrays: list[pa.Array] = []
+    order = []
+    for index, name in enumerate(names):
+        chosen = np.flatnonzero(types == index)
+        payload_arrays.append(payload_json(by_name[name], len(chosen), rng))
+        order.append(chosen)
+    # Payloads were built per type: put them back in arrival order.
+    placement = np.empty(events, dtype=np.int64)
+    placement[np.concatenate(order)] = np.arange(events)
+    payload = pa.concat_arrays(payload_arrays).take(pa.array(placement))
+
+    day_micros = int(DAY.timestamp() * 1_000_000)
+    received = day_micros + (arrival * 1_000_000).astype(np.int64)
+    domains = np.array([by_name[name].topic_name for name in names])
+    accepted = pa.table(
+        {
+            "event_id": uuid7_strings(received // 1000, rng),
+            "event_type": pa.array(np.array(names)[types]),
+            "schema_version": pa.array(np.array([by_name[n].version for n in names], dtype=np.int32)[types]),
+            "event_time": pa.array(
+                day_micros + (event_seconds * 1_000_000).astype(np.int64), pa.timestamp("us", "UTC")
+            ),
+            "received_at": pa.array(received, pa.timestamp("us", "UTC")),
+            "user_id": pa.array([f"user-{rank:06d}" for rank in range(USERS)]).take(pa.array(users)),
+            "user_agent": pa.array(USER_AGENTS).take(pa.array(users % len(USER_AGENTS))),
+            "client_host": pa.array([f"10.{r >> 16 & 255}.{r >> 8 & 255}.{r & 255}" for r in range(USERS)]).take(
+                pa.array(users)
+            ),
+            "payload": payload,
+            "kafka_topic": pa.array(np.char.add(topic_prefix, domains[types])),
+            # The producer keys by user: a user's events share a partition of their domain's topic.
+            "kafka_partition": pa.array((users % 3).astype(np.int32)),
+            "_arrival": pa.array(arrival),
+        }
+    )
+    # Client retries: the same event sent again 0.5-3 s later, a new message at a new offset.
+    retried = np.sort(rng.choice(events, int(events * RETRY_SHARE), replace=False))
+    retries = accepted.take(pa.array(retried))
+    retry_arrival = np.minimum(arrival[retried] + rng.uniform(0.5, 3.0, len(retried)), 86_399.999)
+    retries = retries.set_column(retries.schema.get_field_index("_arrival"), "_arrival", pa.array(retry_arrival))
+    messages = pa.concat_tables([accepted, retries]).combine_chunks()
+    messages = messages.take(pc.sort_indices(messages["_arrival"]))
+
+    # Offsets per (topic, partition) in arrival order; the batch is the trigger interval of arrival.
+    key = pc.binary_join_element_wise(messages["kafka_topic"], pc.cast(messages["kafka_partition"], pa.string()), "/")
+    codes = pc.dictionary_encode(key).combine_chunks().indices.to_numpy()
+    offsets = np.empty(len(codes), dtype=np.int64)
+    for code in np.unique(codes):
+        positions = np.flatnonzero(codes == code)
+        offsets[positions] = np.arange(len(positions))
+    arrival_all = messages["_arrival"].to_numpy()
+    batch_ids = (arrival_all // trigger_seconds).astype(np.int64)
+    event_time = messages["event_time"]
+    messages = messages.drop_columns(["_arrival"]).append_column("kafka_offset", pa.array(offsets))
+    messages = messages.append_column("event_date", pc.strftime(event_time, format="%Y-%m-%d"))
+    messages = messages.append_column("event_hour", pc.hour(event_time).cast(pa.int32()))
+    messages = messages.append_column("error", pa.nulls(len(messages), pa.string()))
+    messages = messages.append_column("_batch_id", pa.array(batch_ids))
+    return SimulatedDay(messages, events, len(retried), expected_file_count(events, trigger_seconds, weights))
 
 
-def median_seconds(run: Any, repeat: int) -> tuple[float, Any]:
+def expected_file_count(events: int, trigger_seconds: float, weights: np.ndarray) -> int:
+    """The model of the docstring: landing files of a day at this trigger (on-time events only)."""
+    shares = weights / weights.sum()
+    batches_per_hour = 3600 / trigger_seconds
+    files = 0.0
+    for hour_share in DIURNAL / DIURNAL.sum():
+        per_batch = events * hour_share / batches_per_hour
+        files += batches_per_hour * float(np.sum(1 - np.exp(-per_batch * shares)))
+    return round(files)
+
+
+# --- landing it with the stream's writer ----------------------------------------------------------------
+def _land_batches(messages_path: str, landing_uri: str, quarantine_uri: str, worker: int, workers: int) -> int:
+    """Worker process: land every ``workers``-th run of batches of the day with the stream's LandingWriter."""
+    from eventlake.streaming.landing import LandingWriter
+
+    with pa.memory_map(messages_path) as source:
+        messages = ipc.open_file(source).read_all()
+    batch_ids = messages["_batch_id"].to_numpy()
+    boundaries = np.flatnonzero(np.diff(batch_ids)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(batch_ids)]])
+    writer = LandingWriter(landing_uri, quarantine_uri)
+    columns = [*LANDING_COLUMNS, "event_date", "event_hour", "error"]
+    files = 0
+    for start, end in list(zip(starts, ends, strict=True))[worker::workers]:
+        commit = writer.write_batch(messages.slice(start, end - start).select(columns), int(batch_ids[start]))
+        files += len(commit.files)
+    return files
+
+
+def land_day(settings: EventlakeSettings, day: SimulatedDay, work_dir: Path, workers: int = 2) -> int:
+    """Land the simulated day as the stream would; returns the number of landed files."""
+    messages_path = work_dir / f"messages-{os.getpid()}.arrow"
+    with pa.OSFile(str(messages_path), "wb") as sink, ipc.new_file(sink, day.messages.schema) as out:
+        out.write_table(day.messages)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                _land_batches, str(messages_path), settings.landing_uri, settings.quarantine_uri, worker, workers
+            )
+            for worker in range(workers)
+        ]
+        files = sum(future.result() for future in futures)
+    messages_path.unlink()
+    return files
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+def median_seconds(run: Any, repeat: int) -> tuple[float, list[float], Any]:
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
         result = run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+        times.append(round(time.perf_counter() - started, 4))
+    return statistics.median(times), times, result
 
 
 def count_files(root: Path) -> tuple[int, int]:
@@ -148,10 +277,168 @@ def count_files(root: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def compact_day(spark: Any, settings: EventlakeSettings) -> tuple[RunResult, float]:
+    """The real compaction job over the whole day, in one run; (result, wall seconds)."""
+    started = time.perf_counter()
+    result = run_compaction(
+        spark, settings, interval_start=DAY, interval_end=DAY + timedelta(days=1), now=DAY + timedelta(days=2)
+    )
+    return result, time.perf_counter() - started
+
+
+def bench_settings(work_dir: Path, metastore_uri: str, name: str, trigger_seconds: float) -> EventlakeSettings:
+    return EventlakeSettings(
+        home=work_dir / name,
+        metastore_uri=metastore_uri,
+        hive_database=f"eventlake_bench_{name}",
+        stream_trigger_seconds=trigger_seconds,
+    )
+
+
+def run_queries(spark: Any, settings: EventlakeSettings, repeat: int) -> dict[str, Any]:
+    """The same two queries over the landing zone and over the curated tables, DuckDB and Spark SQL."""
+    lake = Lake.from_settings(settings)
+    landing_root = Path(lake.landing)
+    tables = [et.table for et in EVENT_TYPES]
+    group_by = "select event_hour, count(*) as events, count(distinct user_id) as users from {src} group by 1"
+    one_hour = (
+        "select count(*) as events, count(distinct user_id) as users from {src} "
+        f"where event_date = '{FILTER_HOUR.event_date}' and event_hour = {FILTER_HOUR.event_hour}"
+    )
+
+    def duck_landing(sql: str) -> Any:
+        # A directory-listing reader: every visible file of the landing zone, partitions from the paths.
+        source = (
+            f"(select event_date, event_hour, user_id from read_parquet('{landing_root}/*/*/*/*.parquet', "
+            "hive_partitioning = true, hive_types = {'event_date': VARCHAR, 'event_hour': INTEGER}))"
+        )
+        with duckdb.connect() as con:
+            return sorted(con.sql(sql.format(src=source)).fetchall())
+
+    def duck_curated(sql: str) -> Any:
+        # As the analytics engine reads: each table's published version directories from the metastore.
+        selects = []
+        with metastore.connect(settings) as client:
+            for table in tables:
+                files = [
+                    f"'{info.path}'"
+                    for location in client.partition_locations(table).values()
+                    for info in lake.data_files(lake.path(location))
+                ]
+                if files:
+                    selects.append(
+                        f"select event_date, event_hour, user_id from read_parquet([{', '.join(files)}], "
+                        "hive_partitioning = true, hive_types = {'event_date': VARCHAR, 'event_hour': INTEGER})"
+                    )
+        with duckdb.connect() as con:
+            return sorted(con.sql(sql.format(src=f"({' union all '.join(selects)})")).fetchall())
+
+    def spark_landing(sql: str) -> Any:
+        landing = spark.read.option("basePath", str(landing_root)).parquet(str(landing_root))
+        view = landing.selectExpr("event_date", "cast(event_hour as int) as event_hour", "user_id")
+        view.createOrReplaceTempView("landing")
+        return sorted(tuple(r) for r in spark.sql(sql.format(src="landing")).collect())
+
+    def spark_curated(sql: str) -> Any:
+        for table in tables:
+            spark.sql(f"refresh table `{settings.hive_database}`.`{table}`")
+        source = " union all ".join(
+            f"select event_date, event_hour, user_id from `{settings.hive_database}`.`{t}`" for t in tables
+        )
+        return sorted(tuple(r) for r in spark.sql(sql.format(src=f"({source})")).collect())
+
+    figures: dict[str, Any] = {}
+    for engine, (on_landing, on_curated) in (
+        ("duckdb", (duck_landing, duck_curated)),
+        ("spark_sql", (spark_landing, spark_curated)),
+    ):
+        for query_name, sql in (("full_scan_group_by", group_by), ("one_hour_filter", one_hour)):
+            landing_s, landing_runs, landing_rows = median_seconds(lambda s=sql, r=on_landing: r(s), repeat)
+            curated_s, curated_runs, curated_rows = median_seconds(lambda s=sql, r=on_curated: r(s), repeat)
+            # Landing holds the re-sent copies: distinct users agree, event counts differ by the duplicates.
+            assert [row[-1] for row in landing_rows] == [row[-1] for row in curated_rows], (landing_rows, curated_rows)
+            figures[f"{engine}.{query_name}"] = {
+                "landing_s": round(landing_s, 4),
+                "curated_s": round(curated_s, 4),
+                "speedup": round(landing_s / curated_s, 2),
+                "landing_runs": landing_runs,
+                "curated_runs": curated_runs,
+            }
+            print(
+                f"{engine:9} {query_name:18} landing {landing_s:8.3f}s  curated {curated_s:7.3f}s  "
+                f"{landing_s / curated_s:6.1f}x faster (medians of {repeat})",
+                flush=True,
+            )
+    return figures
+
+
+def land_and_compact(spark: Any, settings: EventlakeSettings, day: SimulatedDay, work_dir: Path) -> dict[str, Any]:
+    """Land the day at the settings' trigger, compact it; the figures of both."""
+    trigger = settings.stream_trigger_seconds
+    started = time.perf_counter()
+    landed_files = land_day(settings, day, work_dir)
+    landing_seconds = time.perf_counter() - started
+    lake = Lake.from_settings(settings)
+    landing_files, landing_bytes = count_files(Path(lake.landing))
+    assert landing_files == landed_files, (landing_files, landed_files)
+    print(
+        f"trigger {trigger:g}s: landed {len(day.messages):,} messages ({day.duplicates:,} re-sent) in "
+        f"{landing_files:,} files, {landing_bytes / 2**20:,.0f} MiB (model: {day.expected_files:,} files) "
+        f"in {landing_seconds:.0f}s",
+        flush=True,
+    )
+    metastore.create_tables(spark, settings)
+    load_before = os.getloadavg()
+    result, wall = compact_day(spark, settings)
+    rows_out = sum(p.rows_out for p in result.published)
+    assert result.rows_in == len(day.messages), (result.rows_in, len(day.messages))
+    assert rows_out == day.events, "compaction lost or duplicated events"
+    curated_files, curated_bytes = count_files(Path(lake.curated))
+    rate = result.rows_in / wall
+    print(
+        f"trigger {trigger:g}s: compacted {result.rows_in:,} rows -> {rows_out:,} in {len(result.published)} "
+        f"partitions, {wall:.1f}s wall: {rate:,.0f} rows/s of input, {landing_files / wall:,.0f} files/s "
+        f"(planning {result.plan_seconds:.1f}s, publishing {result.publish_seconds:.1f}s; Spark local[2]; "
+        f"load before {load_before[0]:.1f})",
+        flush=True,
+    )
+    print(
+        f"trigger {trigger:g}s: files {landing_files:,} -> {curated_files:,} "
+        f"({curated_bytes / 2**20:,.0f} MiB): {landing_files / curated_files:,.0f}x fewer",
+        flush=True,
+    )
+    return {
+        "trigger_seconds": trigger,
+        "messages": len(day.messages),
+        "landing_files": landing_files,
+        "landing_files_model": day.expected_files,
+        "landing_bytes": landing_bytes,
+        "landing_seconds": round(landing_seconds, 1),
+        "curated_files": curated_files,
+        "curated_bytes": curated_bytes,
+        "file_ratio": round(landing_files / curated_files, 1),
+        "partitions_published": len(result.published),
+        "compaction_seconds": round(wall, 2),
+        "compaction_plan_seconds": result.plan_seconds,
+        "compaction_publish_seconds": result.publish_seconds,
+        "compaction_rows_per_s": round(rate),
+        "compaction_files_per_s": round(landing_files / wall),
+        "load_average_before_compaction": [round(x, 2) for x in load_before],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
-    parser.add_argument("--files-per-hour", type=int, default=60, help="Landing files per event type and hour.")
+    parser.add_argument(
+        "--trigger-seconds", type=float, help="Stream trigger interval (default: the settings', 2 s embedded)."
+    )
+    parser.add_argument(
+        "--compare-trigger",
+        type=float,
+        default=60.0,
+        help="Also land and compact the same messages at this trigger (fewer files); 0: skip.",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/eventlake-bench-compaction"))
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "compaction.json")
@@ -161,121 +448,49 @@ def main() -> int:
 
     shutil.rmtree(args.work_dir, ignore_errors=True)
     args.work_dir.mkdir(parents=True)
+    trigger = args.trigger_seconds or EventlakeSettings().stream_trigger_seconds
     with hive_metastore(args.work_dir / "metastore", free_port(range(23500, 23600))) as metastore_uri:
-        settings = EventlakeSettings(
-            home=args.work_dir / "home", metastore_uri=metastore_uri, hive_database="eventlake_bench"
-        )
-        lake = Lake.from_settings(settings)
+        settings = bench_settings(args.work_dir, metastore_uri, "realistic", trigger)
         started = time.perf_counter()
-        landed = land_day(lake, args.events, args.files_per_hour)
-        print(
-            f"landed {landed['rows']:,} rows ({landed['duplicates']:,} duplicates) in {landed['files']:,} files "
-            f"in {time.perf_counter() - started:.1f}s"
-        )
+        day = simulate_day(args.events, trigger, topic_prefix=settings.kafka_topic_prefix)
+        print(f"simulated {args.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
 
         spark = build_spark(
             settings,
             "eventlake-bench-compaction",
             master="local[2]",
             extra_conf={
-                "spark.driver.memory": "4g",
+                "spark.driver.memory": "6g",
                 "spark.ui.enabled": "false",
                 "spark.ui.showConsoleProgress": "false",
             },
         )
         spark.sparkContext.setLogLevel("ERROR")
-        metastore.create_tables(spark, settings)
-        result = run_compaction(
-            spark, settings, interval_start=DAY, interval_end=DAY + timedelta(days=1), now=DAY + timedelta(days=2)
-        )
-        compaction_rate = result.rows_in / result.seconds
-        rows_out = sum(p.rows_out for p in result.published)
-        print(
-            f"compacted {result.rows_in:,} rows -> {rows_out:,} in {result.seconds:.1f}s: "
-            f"{compaction_rate:,.0f} rows/s input (Spark local[2], one run over the day)"
-        )
-        assert rows_out == landed["rows"] - landed["duplicates"], "compaction lost or duplicated events"
+        realistic = land_and_compact(spark, settings, day, args.work_dir)
+        queries = run_queries(spark, settings, args.repeat)
 
-        landing_root = Path(lake.landing)
-        curated_root = Path(lake.curated)
-        landing_files, landing_bytes = count_files(landing_root)
-        curated_files, curated_bytes = count_files(curated_root)
-        print(
-            f"files: landing {landing_files:,} ({landing_bytes / 2**20:,.0f} MiB) -> curated {curated_files:,} "
-            f"({curated_bytes / 2**20:,.0f} MiB): {landing_files / curated_files:,.0f}x fewer"
-        )
-
-        tables = [get_event_type(name).table for name, _ in MIX]
-        landing_glob = f"{landing_root}/*/*/*/*.parquet"
-        curated_globs = [f"{curated_root}/{t}/*/*/v=*/*.parquet" for t in tables]
-        group_by = "select event_hour, count(*) as events, count(distinct user_id) as users from {src} group by 1"
-        one_hour = (
-            "select count(*) as events, count(distinct user_id) as users from {src} "
-            f"where event_date = '{FILTER_HOUR.event_date}' and event_hour = {FILTER_HOUR.event_hour}"
-        )
-
-        def duck(sql: str, globs: list[str]) -> Any:
-            source = " union all ".join(
-                f"select event_date, event_hour, user_id from read_parquet('{g}', hive_partitioning=true)"
-                for g in globs
-            )
-            with duckdb.connect() as con:
-                return sorted(con.sql(sql.format(src=f"({source})")).fetchall())
-
-        def spark_landing(sql: str) -> Any:
-            landing = spark.read.option("basePath", str(landing_root)).parquet(str(landing_root))
-            landing.selectExpr(
-                "event_date", "cast(event_hour as int) as event_hour", "user_id"
-            ).createOrReplaceTempView("landing")
-            return sorted(tuple(r) for r in spark.sql(sql.format(src="landing")).collect())
-
-        def spark_curated(sql: str) -> Any:
-            for t in tables:
-                spark.sql(f"refresh table eventlake_bench.{t}")
-            source = " union all ".join(
-                f"select event_date, event_hour, user_id from eventlake_bench.{t}" for t in tables
-            )
-            return sorted(tuple(r) for r in spark.sql(sql.format(src=f"({source})")).collect())
-
-        figures: dict[str, Any] = {}
-        for engine, runs in (
-            ("duckdb", (lambda q: duck(q, [landing_glob]), lambda q: duck(q, curated_globs))),
-            ("spark_sql", (spark_landing, spark_curated)),
-        ):
-            for query_name, sql in (("full_scan_group_by", group_by), ("one_hour_filter", one_hour)):
-                landing_s, landing_rows = median_seconds(lambda sql=sql, r=runs: r[0](sql), args.repeat)
-                curated_s, curated_rows = median_seconds(lambda sql=sql, r=runs: r[1](sql), args.repeat)
-                # Landing holds the re-delivered copies; distinct users agree, event counts differ by them.
-                assert [row[-1] for row in landing_rows] == [row[-1] for row in curated_rows], (
-                    landing_rows,
-                    curated_rows,
-                )
-                figures[f"{engine}.{query_name}"] = {
-                    "landing_s": round(landing_s, 4),
-                    "curated_s": round(curated_s, 4),
-                    "speedup": round(landing_s / curated_s, 2),
-                }
-                print(
-                    f"{engine:9} {query_name:18} landing {landing_s:7.3f}s  curated {curated_s:7.3f}s  "
-                    f"{landing_s / curated_s:6.1f}x"
-                )
+        compared = None
+        if args.compare_trigger:
+            coarse = bench_settings(args.work_dir, metastore_uri, "coarse", args.compare_trigger)
+            coarse_day = simulate_day(args.events, args.compare_trigger, topic_prefix=coarse.kafka_topic_prefix)
+            compared = land_and_compact(spark, coarse, coarse_day, args.work_dir)
         spark.stop()
 
     output = {
         "benchmark": "compaction",
         "measured_at": datetime.now(UTC).isoformat(),
-        "events": landed["rows"],
-        "duplicates": landed["duplicates"],
-        "landing_files": landing_files,
-        "landing_bytes": landing_bytes,
-        "curated_files": curated_files,
-        "curated_bytes": curated_bytes,
-        "file_ratio": round(landing_files / curated_files, 1),
-        "compaction_seconds": result.seconds,
-        "compaction_rows_per_s": round(compaction_rate),
+        "layout": (
+            f"a day of {args.events:,} events (16 types, load generator mix, diurnal), 1% re-sent, 0.2% late, "
+            f"landed by the stream's LandingWriter, one micro-batch per {trigger:g}s, one file per batch and "
+            "touched (type, date, hour)"
+        ),
+        "events": day.events,
+        "duplicates": day.duplicates,
+        **realistic,
         "compaction_spark": "local[2]",
-        "queries": figures,
+        "queries": queries,
         "medians_of": args.repeat,
+        "at_compare_trigger": compared,
         # Figures on a shared 2-core machine are only comparable at a similar load.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }

@@ -120,7 +120,10 @@ def compact_events() -> None:
         from eventlake.compaction.retention import apply_retention as retain
 
         result = retain(eventlake_settings(), now=data_interval_end)
-        print(f"deleted {len(result.versions_deleted)} versions, {result.landing_files_deleted} landing files")
+        print(
+            f"deleted {len(result.versions_deleted)} versions, {result.landing_files_deleted} landing files, "
+            f"{result.commit_manifests_deleted} commit manifests"
+        )
         return asdict(result)
 
     emitted = emit_curated_assets()

@@ -4,13 +4,14 @@ Reads and publishing talk thrift to the metastore directly (``pymetastore``'s ge
 client), so readers such as the analytics need no JVM; creating tables runs the catalog's DDL
 through Spark SQL (``spark_jobs/create_tables.py``), which is what Trino and Spark read back.
 Publishing a curated version is ONE metastore call: ``alter_partition`` (new location of an
-existing partition) or ``add_partition`` (a new one).
+existing partition) or ``add_partition`` (a new one); ``publish_all`` publishes the partitions of a
+compaction run with one ``alter_partitions`` and one ``add_partitions`` call per table.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -85,6 +86,37 @@ class MetastoreClient:
         partition.sd.location = location
         self._client.alter_partition(self.database, table, partition)
 
+    def publish_all(self, table: str, locations: Mapping[HourPartition, str]) -> None:
+        """Point every given partition at its location: one ``add_partitions`` call for the new ones, one
+        ``alter_partitions`` for the existing ones (each is one metastore transaction)."""
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, Partition
+
+        if not locations:
+            return
+        names = [_name(hour) for hour in locations]
+        existing = {_hour(p.values): p for p in self._client.get_partitions_by_names(self.database, table, names)}
+        new = [hour for hour in locations if hour not in existing]
+        if new:
+            table_sd = self._client.get_table(self.database, table).sd
+            partitions = []
+            for hour in new:
+                # Shallow: the partitions share the table's columns and serde, which are only serialised.
+                sd = copy.copy(table_sd)
+                sd.location = locations[hour]
+                partitions.append(
+                    Partition(values=_values(hour), dbName=self.database, tableName=table, sd=sd, parameters={})
+                )
+            try:
+                self._client.add_partitions(partitions)
+            except AlreadyExistsException:
+                # One was added by someone else meanwhile (and none of ours were): publish them one by one.
+                for hour in new:
+                    self.publish(table, hour, locations[hour])
+        if existing:
+            for hour, partition in existing.items():
+                partition.sd.location = locations[hour]
+            self._client.alter_partitions(self.database, table, list(existing.values()))
+
     def drop_partition(self, table: str, hour: HourPartition) -> None:
         """Forget a partition (its files stay; tables are external)."""
         self._client.drop_partition(self.database, table, _values(hour), False)
@@ -124,6 +156,11 @@ def partition_locations(settings: EventlakeSettings, table: str) -> dict[HourPar
 
 def _values(hour: HourPartition) -> list[str]:
     return [hour.event_date, str(hour.event_hour)]
+
+
+def _name(hour: HourPartition) -> str:
+    """Hive's name of a partition, ``event_date=2026-11-24/event_hour=9``."""
+    return hour.path
 
 
 def _hour(values: list[str]) -> HourPartition:

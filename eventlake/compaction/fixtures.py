@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from eventlake.catalog import EventType, example_payload
 from eventlake.compaction.storage import Lake
-from eventlake.lake import HourPartition, batch_file_name, landing_partition_path
+from eventlake.lake import HourPartition, batch_file_name, commit_manifest_name, landing_partition_path
 
 #: Arrow schema of a landing file (envelope, payload JSON, lineage); partition values are in the path.
 LANDING_SCHEMA = pa.schema(
@@ -37,7 +37,8 @@ LANDING_SCHEMA = pa.schema(
 
 @dataclass
 class LandingWriter:
-    """Writes landing files like the stream would: one file per batch and partition, lineage offsets growing."""
+    """Writes landing files like the stream would: one file per batch and partition, lineage offsets growing,
+    and the batch's commit manifest."""
 
     lake: Lake
     rng: random.Random
@@ -80,10 +81,15 @@ class LandingWriter:
             self.next_offset += 1
         batch_id = self.next_batch_id
         self.next_batch_id += 1
-        directory = f"{self.lake.landing}/{landing_partition_path(et.event_type, hour)}"
-        self.lake.fs.create_dir(directory, recursive=True)
-        path = f"{directory}/{batch_file_name(batch_id, 0)}"
+        rel_path = f"{landing_partition_path(et.event_type, hour)}/{batch_file_name(batch_id, 0)}"
+        path = f"{self.lake.landing}/{rel_path}"
+        self.lake.fs.create_dir(path.rpartition("/")[0], recursive=True)
         table = pa.Table.from_pylist(rows, schema=LANDING_SCHEMA)
         with self.lake.fs.open_output_stream(path) as stream:
-            pq.write_table(table, stream, compression="snappy")
+            pq.write_table(table, stream, compression="zstd")
+        # The batch's commit manifest, as the stream writes it (read by retention).
+        self.lake.write_json(
+            f"{self.lake.commits}/{commit_manifest_name(batch_id)}",
+            {"batch_id": batch_id, "files": [{"root": "landing", "path": rel_path, "rows": len(rows)}]},
+        )
         return path

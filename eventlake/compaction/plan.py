@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,13 +24,20 @@ class PublishedVersion:
     location: str
     input_files: frozenset[str]
     rows: int
+    bytes: int = 0
 
     @classmethod
     def from_manifest(cls, location: str, manifest: Mapping[str, Any] | None) -> PublishedVersion:
         """A published version; one without a manifest is treated as holding no landed file."""
         manifest = manifest or {}
         version = str(manifest.get("version") or location.rstrip("/").rpartition("v=")[2])
-        return cls(version, location, frozenset(manifest.get("input_files", ())), int(manifest.get("rows", 0)))
+        return cls(
+            version,
+            location,
+            frozenset(manifest.get("input_files", ())),
+            int(manifest.get("rows", 0)),
+            int(manifest.get("bytes", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class PartitionTask:
     new_files: tuple[LandedFile, ...]
     previous: PublishedVersion | None
     late: bool
+    #: The new files are every visible file of the hour (so its directory can be read whole, up to the last one).
+    all_visible: bool = False
 
     @property
     def input_files(self) -> frozenset[str]:
@@ -105,7 +115,9 @@ def plan_compaction(
             continue
         previous = published.get(hour)
         included = previous.input_files if previous else frozenset()
-        new_files = tuple(sorted(f for f in by_hour[hour] if f.rel_path not in included))
+        visible = by_hour[hour]
+        new = (f for f in visible if f.rel_path not in included) if included else visible
+        new_files = tuple(sorted(new, key=lambda f: f.name))
         if not new_files:
             if hour in interval_hours:
                 skipped.append(SkippedPartition(table, hour, "unchanged"))
@@ -126,20 +138,14 @@ def plan_compaction(
                 new_files=new_files,
                 previous=previous,
                 late=hour.start < interval_start,
+                all_visible=len(new_files) == len(visible),
             )
         )
     return CompactionPlan(tuple(tasks), tuple(skipped))
 
 
-def rows_per_file(
-    target_file_bytes: int,
-    input_bytes: int,
-    input_rows: int,
-    *,
-    output_per_input_byte: float = 1.0,
-    floor: int = 10_000,
-) -> int:
-    """Rows per output file of the target size, from the input's bytes per row and the output/input ratio."""
-    if input_rows <= 0 or input_bytes <= 0:
-        return max(floor, target_file_bytes // 100)
-    return max(floor, int(target_file_bytes * input_rows / (input_bytes * output_per_input_byte)))
+def output_files(task: PartitionTask, target_file_bytes: int, *, curated_per_landing_byte: float) -> int:
+    """Files of the task's new version, each at most about the target size (estimated from input bytes)."""
+    previous = task.previous.bytes if task.previous else 0
+    estimate = task.new_bytes * curated_per_landing_byte + previous
+    return max(1, math.ceil(estimate / target_file_bytes))

@@ -1,19 +1,21 @@
-"""Deleting what is no longer needed: superseded curated versions and compacted landing files.
+"""Deleting what is no longer needed: superseded curated versions, compacted landing files and the
+stream's commit manifests of batches whose landing files are all gone.
 
 Never deleted: the published version of a partition, a version younger than the grace period (a
-query may still read it), and a landing file that no published version holds (not yet compacted).
+query may still read it), a landing file that no published version holds (not yet compacted), and
+the commit manifest of a batch with a landing file left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from eventlake.catalog import EVENT_TYPES, EventType
 from eventlake.compaction.plan import PublishedVersion
-from eventlake.compaction.storage import Lake, LandedFile, VersionDir, file_mtime
+from eventlake.compaction.storage import CommitManifest, Lake, LandedFile, VersionDir, file_mtime
 from eventlake.lake import HourPartition
 
 if TYPE_CHECKING:
@@ -54,17 +56,33 @@ def expired_landing_files(
     return expired
 
 
+def expired_commit_manifests(
+    manifests: Iterable[CommitManifest], landing_file_exists: Callable[[str], bool], *, now: datetime, keep: timedelta
+) -> list[CommitManifest]:
+    """Manifests written at least ``keep`` ago none of whose landing files is left (all compacted and deleted).
+
+    The stream only replays its last uncommitted batch, so an old manifest is never needed again; one
+    whose batch still has a landing file is kept with it.
+    """
+    return [
+        manifest
+        for manifest in manifests
+        if manifest.mtime + keep <= now and not any(landing_file_exists(path) for path in manifest.landing_files)
+    ]
+
+
 @dataclass
 class RetentionResult:
     versions_deleted: list[str] = field(default_factory=list)
     landing_files_deleted: int = 0
     landing_bytes_deleted: int = 0
+    commit_manifests_deleted: int = 0
 
 
 def apply_retention(
     settings: EventlakeSettings, *, now: datetime, event_types: tuple[EventType, ...] = EVENT_TYPES
 ) -> RetentionResult:
-    """Delete expired curated versions and compacted landing files of every table."""
+    """Delete expired curated versions and compacted landing files of every table, then spent commit manifests."""
     from eventlake import metastore
 
     lake = Lake.from_settings(settings)
@@ -87,12 +105,21 @@ def apply_retention(
                 for hour, location in locations.items()
                 if hour in hours
             }
+            emptied = set()
             for landed_file in expired_landing_files(landed, published, now=now, keep=landing_keep):
                 path = lake.landed_path(landed_file)
                 lake.delete_file(path)
-                lake.remove_empty_dirs(path.rpartition("/")[0], lake.landing_type_path(et.event_type))
+                emptied.add(path.rpartition("/")[0])
                 result.landing_files_deleted += 1
                 result.landing_bytes_deleted += landed_file.size
+            for directory in sorted(emptied):
+                lake.remove_empty_dirs(directory, lake.landing_type_path(et.event_type))
+    manifests = lake.commit_manifests(older_than=now - landing_keep)
+    for manifest in expired_commit_manifests(
+        manifests, lambda rel_path: lake.exists(f"{lake.landing}/{rel_path}"), now=now, keep=landing_keep
+    ):
+        lake.delete_file(manifest.path)
+        result.commit_manifests_deleted += 1
     return result
 
 

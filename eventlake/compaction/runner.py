@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import operator
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +22,11 @@ from eventlake.compaction.plan import (
     PartitionTask,
     PublishedVersion,
     SkippedPartition,
+    output_files,
     plan_compaction,
-    rows_per_file,
 )
 from eventlake.compaction.storage import Lake
-from eventlake.compaction.transform import PARTITION_NAMES, SORT_KEY, compact, partition_stats
+from eventlake.compaction.transform import PARTITION_NAMES, compact, curated_ddl, file_layout, landing_ddl
 from eventlake.compaction.validate import validate_version
 from eventlake.lake import CURATED_MANIFEST, HourPartition
 
@@ -34,8 +37,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Curated (typed, zstd) bytes per landing (JSON payload, snappy) byte, measured on catalog fixtures.
+#: Curated (typed, zstd) bytes per landing (JSON payload) byte: an upper bound (small landing files
+#: are mostly footer), so an hour is split into several files early rather than late.
 CURATED_BYTES_PER_LANDING_BYTE = 0.5
+#: Tables compacted at once: a table's last task (its last file) leaves a core idle otherwise.
+CONCURRENT_TABLES = 3
+#: Up to this many new files of an hour are handed to Spark by path; more, and the directory is read.
+LISTED_FILES_MAX = 64
+#: Names of landed data files (the contract's ``batch-<id>-<n>.parquet``); anything else is skipped.
+LANDING_FILE_GLOB = "batch-*.parquet"
 #: Points of a run where a fault-injection hook is called (the kill -9 tests stop the job there).
 CHECKPOINTS = ("planned", "written", "moved", "manifest_written", "published")
 Checkpoint = Callable[[str], None]
@@ -47,9 +57,15 @@ SPARK_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.sql.adaptive.enabled": "true",
-    # The job reads an explicit list of (thousands of) landed files: listing them on the driver is
-    # milliseconds; a distributed listing job would be one task per file.
+    # The job reads (thousands of) small landed files: listing them on the driver is milliseconds; a
+    # distributed listing job would be one task per directory.
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    # A landing file is a few KB: opening one costs about as much as reading 64 KB, not Spark's default
+    # 4 MB, which would make one task per 32 files (thousands of tasks per run).
+    "spark.sql.files.openCostInBytes": str(64 * 1024),
+    # Each write task holds one hour (one output file): with an open writer per partition value allowed,
+    # Spark does not re-sort the task's rows by the partition columns before writing them.
+    "spark.sql.maxConcurrentOutputFileWriters": "2",
 }
 
 
@@ -93,6 +109,8 @@ class RunResult:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     rows_in: int = 0
     seconds: float = 0.0
+    plan_seconds: float = 0.0
+    publish_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,7 +193,11 @@ def run_compaction(
     checkpoint: Checkpoint | None = None,
     event_types: tuple[EventType, ...] = EVENT_TYPES,
 ) -> RunResult:
-    """Compact every table's planned partitions and publish them; the per-partition results."""
+    """Compact every table's planned partitions and publish them; the per-partition results.
+
+    Each table is one Spark job (its schema is its own); a few run at once so that both cores stay
+    busy while a table's last file is written, and each is published as soon as it is written.
+    """
     started = time.perf_counter()
     hook = checkpoint or (lambda _point: None)
     lake = Lake.from_settings(settings)
@@ -190,89 +212,122 @@ def run_compaction(
             now=now,
             event_types=event_types,
         )
+        result.plan_seconds = round(time.perf_counter() - started, 3)
+        log.info("planned in %.2fs", result.plan_seconds)
         hook("planned")
         by_name = {et.table: et for et in event_types}
-        for table, plan in plans.items():
+        for plan in plans.values():
             result.skipped.extend(_skipped_json(s) for s in plan.skipped)
-            if plan.tasks:
-                published = compact_table(spark, settings, lake, client, by_name[table], plan.tasks, now, hook)
-                result.published.extend(published)
+        jobs = [(by_name[table], plan.tasks) for table, plan in plans.items() if plan.tasks]
+        with ThreadPoolExecutor(max_workers=max(1, min(CONCURRENT_TABLES, len(jobs)))) as pool:
+            futures = [pool.submit(write_table, spark, settings, lake, et, tasks) for et, tasks in jobs]
+            try:
+                for future in as_completed(futures):
+                    staged = future.result()
+                    hook("written")
+                    publishing = time.perf_counter()
+                    result.published.extend(publish_table(lake, client, staged, now, hook))
+                    result.publish_seconds += time.perf_counter() - publishing
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     result.rows_in = sum(p.rows_in for p in result.published)
+    result.publish_seconds = round(result.publish_seconds, 3)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
 
-def compact_table(
-    spark: SparkSession,
-    settings: EventlakeSettings,
-    lake: Lake,
-    client: metastore.MetastoreClient,
-    et: EventType,
-    tasks: tuple[PartitionTask, ...],
-    now: datetime,
-    hook: Checkpoint,
-) -> list[PartitionResult]:
-    """Rewrite the planned partitions of one table in one Spark pass, then publish each."""
+@dataclass(frozen=True)
+class HourCounts:
+    """Rows of one hour in a table's Spark job: read from landing, read from the published version, written."""
+
+    new: int
+    published: int
+    kept: int
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """One table's planned partitions, written by its Spark job to a staging directory, not yet published."""
+
+    et: EventType
+    tasks: tuple[PartitionTask, ...]
+    staging: str
+    counts: dict[HourPartition, HourCounts]
+
+
+def write_table(
+    spark: SparkSession, settings: EventlakeSettings, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...]
+) -> StagedTable:
+    """Rewrite the planned partitions of one table in one Spark job (one read, one shuffle) into staging."""
+    from pyspark.sql import Observation
+
     clock = _PhaseClock(et.table)
+    layout = file_layout(
+        {
+            task.hour: output_files(
+                task,
+                settings.compaction_target_file_bytes,
+                curated_per_landing_byte=CURATED_BYTES_PER_LANDING_BYTE,
+            )
+            for task in tasks
+        }
+    )
     landing = _read_landing(spark, lake, et, tasks)
     published = _read_published(spark, lake, et, tasks)
-    clock.lap("read")
-    stats = {
-        HourPartition(row["event_date"], int(row["event_hour"])): row.asDict()
-        for row in partition_stats(
-            landing.select(*PARTITION_NAMES, "event_id").withColumn("event_hour", _int("event_hour")),
-            published.select(*PARTITION_NAMES, "event_id") if published is not None else None,
-        ).collect()
-    }
-    rows_new = sum(int(s["rows_new"]) for s in stats.values())
-    bytes_new = sum(task.new_bytes for task in tasks)
-    per_file = rows_per_file(
-        settings.compaction_target_file_bytes, bytes_new, rows_new, output_per_input_byte=CURATED_BYTES_PER_LANDING_BYTE
-    )
-    files_per_hour = {hour: max(1, math.ceil(int(s["distinct_events"]) / per_file)) for hour, s in stats.items()}
-    log.info("%s: %d partitions, %d rows in, %d rows per file", et.table, len(tasks), rows_new, per_file)
-
+    # Observation names are unique per session: tables run concurrently, and runs may share a session.
+    run_id = uuid.uuid4().hex
+    rows_read, rows_kept = Observation(f"{et.table}-{run_id}-read"), Observation(f"{et.table}-{run_id}-kept")
     staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
-    clock.lap("stats")
-    curated = compact(landing, published, et)
     (
-        assign_files(spark, curated, files_per_hour)
-        .write.option("maxRecordsPerFile", per_file)
-        .option("compression", "zstd")
+        compact(landing, published, et, layout, rows_read=rows_read, rows_kept=rows_kept)
+        .write.option("compression", "zstd")
         .partitionBy(*PARTITION_NAMES)
         .mode("overwrite")
         .parquet(lake.uri(staging))
     )
-    clock.lap("write")
-    hook("written")
+    read, kept = rows_read.get, rows_kept.get
+    counts = {
+        hour: HourCounts(int(read[f"new_{i}"]), int(read[f"published_{i}"]), int(kept[f"rows_{i}"]))
+        for i, hour in enumerate(sorted(layout))
+    }
+    clock.lap(f"write of {sum(c.new for c in counts.values())} new rows in {len(tasks)} partitions")
+    return StagedTable(et, tasks, staging, counts)
 
-    results = []
-    for task in tasks:
+
+def publish_table(
+    lake: Lake, client: metastore.MetastoreClient, staged: StagedTable, now: datetime, hook: Checkpoint
+) -> list[PartitionResult]:
+    """Move a staged table's files into their version directories, validate, write manifests, publish."""
+    clock = _PhaseClock(staged.et.table)
+    et = staged.et
+    for task in staged.tasks:
         version_path = lake.version_path(et.table, task.hour, task.version)
-        for n, info in enumerate(lake.data_files(f"{staging}/{task.hour.path}")):
+        for n, info in enumerate(lake.data_files(f"{staged.staging}/{task.hour.path}")):
             lake.move(info.path, f"{version_path}/part-{n:05d}.parquet")
         lake.fs.create_dir(version_path, recursive=True)
-        hook("moved")
-        hour_stats = stats.get(task.hour, {"rows_new": 0, "rows_published": 0, "distinct_events": 0})
-        expected = int(hour_stats["distinct_events"])
-        written = validate_version(lake, version_path, et, expected)
-        rows_in, rows_before = int(hour_stats["rows_new"] or 0), int(hour_stats["rows_published"] or 0)
-        location = lake.uri(version_path)
+    hook("moved")
+
+    results, locations = [], {}
+    for task in staged.tasks:
+        version_path = lake.version_path(et.table, task.hour, task.version)
+        counts = staged.counts[task.hour]
+        written = validate_version(lake, version_path, et, counts.kept)
         partition = PartitionResult(
             table=et.table,
             event_type=et.event_type,
             event_date=task.hour.event_date,
             event_hour=task.hour.event_hour,
             version=task.version,
-            location=location,
+            location=lake.uri(version_path),
             previous_location=task.previous.location if task.previous else None,
             late=task.late,
             files_in=len(task.new_files),
             bytes_in=task.new_bytes,
-            rows_in=rows_in,
-            rows_published_before=rows_before,
-            duplicates_removed=rows_in + rows_before - written.rows,
-            late_rows_merged=written.rows - rows_before if task.previous else 0,
+            rows_in=counts.new,
+            rows_published_before=counts.published,
+            duplicates_removed=counts.new + counts.published - written.rows,
+            late_rows_merged=written.rows - counts.published if task.previous else 0,
             rows_out=written.rows,
             files_out=written.files,
             bytes_out=written.bytes,
@@ -294,13 +349,14 @@ def compact_table(
                 "stats": asdict(partition),
             },
         )
-        hook("manifest_written")
-        client.publish(et.table, task.hour, location)
-        hook("published")
         results.append(partition)
-    clock.lap("publish")
-    lake.delete_dir(staging)
+        locations[task.hour] = partition.location
+    hook("manifest_written")
+    client.publish_all(et.table, locations)
+    hook("published")
+    lake.delete_dir(staged.staging)
     lake.remove_empty_dirs(f"{lake.table_path(et.table)}/_staging", lake.table_path(et.table))
+    clock.lap(f"publish of {len(results)} partitions")
     return results
 
 
@@ -317,32 +373,35 @@ class _PhaseClock:
         self.last = now
 
 
-def assign_files(spark: SparkSession, curated: DataFrame, files_per_hour: dict[HourPartition, int]) -> DataFrame:
-    """One shuffle that puts each output file's rows in one task, sorted by the sort key.
+def _read_landing(spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...]) -> DataFrame:
+    """The planned landing files: whole hour directories up to their last planned file, or listed files.
 
-    An hour of ``n`` files is split by a hash of user_id (so a user's events of the hour sit in one
-    file), and every file is its own shuffle key: hours are written in parallel, never one task for all.
+    Handing Spark a few directories instead of thousands of paths saves most of the listing (each path
+    is a py4j call and a file-system check); files that landed after planning sort after the last
+    planned one (batch ids only grow), so they are left for the next run.
     """
     from pyspark.sql import functions as F
 
-    first, layout = 0, []
-    for hour, files in sorted(files_per_hour.items()):
-        layout.append((hour.event_date, hour.event_hour, first, files))
-        first += files
-    file_layout = spark.createDataFrame(layout, "event_date string, event_hour int, _first int, _files int")
-    bucket = F.col("_first") + F.pmod(F.xxhash64("user_id"), F.col("_files"))
-    return (
-        curated.join(F.broadcast(file_layout), on=list(PARTITION_NAMES), how="inner")
-        .withColumn("_file", bucket)
-        .repartition(max(first, 1), "_file")
-        .sortWithinPartitions(*PARTITION_NAMES, *SORT_KEY)
-        .select(*curated.columns)
+    reader = (
+        spark.read.schema(landing_ddl())
+        .option("basePath", lake.uri(lake.landing_type_path(et.event_type)))
+        .option("pathGlobFilter", LANDING_FILE_GLOB)
     )
-
-
-def _read_landing(spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...]) -> DataFrame:
-    paths = [lake.uri(lake.landed_path(f)) for task in tasks for f in task.new_files]
-    return spark.read.option("basePath", lake.uri(lake.landing_type_path(et.event_type))).parquet(*paths)
+    whole = [task for task in tasks if task.all_visible and len(task.new_files) > LISTED_FILES_MAX]
+    listed = [task for task in tasks if task not in whole]
+    frames = []
+    if whole:
+        directories = [lake.uri(f"{lake.landing_type_path(et.event_type)}/{task.hour.path}") for task in whole]
+        planned = [
+            (F.col("event_date") == task.hour.event_date)
+            & (F.col("event_hour") == str(task.hour.event_hour))
+            & (F.col("_metadata.file_name") <= task.new_files[-1].name)
+            for task in whole
+        ]
+        frames.append(reader.parquet(*directories).where(reduce(operator.or_, planned)))
+    if listed:
+        frames.append(reader.parquet(*[lake.uri(lake.landed_path(f)) for task in listed for f in task.new_files]))
+    return reduce(lambda left, right: left.unionByName(right), frames).withColumn("event_hour", _int("event_hour"))
 
 
 def _read_published(
@@ -357,7 +416,8 @@ def _read_published(
     if not locations:
         return None
     return (
-        spark.read.option("basePath", lake.uri(lake.table_path(et.table)))
+        spark.read.schema(curated_ddl(et))
+        .option("basePath", lake.uri(lake.table_path(et.table)))
         .parquet(*locations)
         .drop("v")
         .withColumn("event_hour", _int("event_hour"))

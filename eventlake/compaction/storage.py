@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from eventlake.lake import CURATED_MANIFEST, HourPartition, is_hidden, parse_batch_file_name
+from eventlake.lake import COMMITS_DIR, CURATED_MANIFEST, HourPartition, is_hidden, parse_batch_file_name
 from eventlake.settings import EventlakeSettings
 
 _VERSION_PREFIX = "v="
@@ -29,6 +29,15 @@ class LandedFile:
     def rel_path(self) -> str:
         """Path below the landing root; the identity recorded in curated manifests."""
         return f"event_type={self.event_type}/{self.hour.path}/{self.name}"
+
+
+@dataclass(frozen=True)
+class CommitManifest:
+    """The stream's manifest of one committed micro-batch (``<landing>/_commits/<batch_id>.json``)."""
+
+    path: str
+    mtime: datetime
+    landing_files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ class Lake:
     def version_path(self, table: str, hour: HourPartition, version: str) -> str:
         return f"{self.partition_path(table, hour)}/{_VERSION_PREFIX}{version}"
 
+    @property
+    def commits(self) -> str:
+        return f"{self.landing}/{COMMITS_DIR}"
+
     def landing_type_path(self, event_type: str) -> str:
         return f"{self.landing}/event_type={event_type}"
 
@@ -106,19 +119,44 @@ class Lake:
         return list(self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=recursive)))
 
     def landed_files(self, event_type: str) -> list[LandedFile]:
-        """Every visible landing file of an event type (visible = committed, per the contract)."""
+        """Every visible landing file of an event type (visible = committed, per the contract), by hour and name."""
         base = self.landing_type_path(event_type)
-        found = []
+        # A day holds ~10^5 files per type: parse each hour directory once, sort names within it.
+        by_directory: dict[str, list[tuple[str, int, int]]] = {}
         for info in self._list(base, recursive=True):
-            if info.type != pafs.FileType.File:
+            if info.is_file:
+                directory, _, name = info.path[len(base) + 1 :].rpartition("/")
+                by_directory.setdefault(directory, []).append((name, info.size or 0, info.mtime_ns or 0))
+        hours = []
+        for directory, entries in by_directory.items():
+            date_part, _, hour_part = directory.partition("/")
+            if "/" in hour_part or is_hidden(date_part) or is_hidden(hour_part):
                 continue
-            parts = info.path[len(base) + 1 :].split("/")
-            if len(parts) != 3 or any(is_hidden(part) for part in parts) or parse_batch_file_name(parts[2]) is None:
-                continue
-            hour = _parse_hour(parts[0], parts[1])
+            hour = _parse_hour(date_part, hour_part)
             if hour is not None:
-                found.append(LandedFile(event_type, hour, parts[2], info.size or 0, file_mtime(info)))
-        return sorted(found)
+                hours.append((hour, entries))
+        found: list[LandedFile] = []
+        for hour, entries in sorted(hours, key=lambda item: item[0]):
+            found.extend(
+                LandedFile(event_type, hour, name, size, _utc_from_ns(mtime_ns))
+                for name, size, mtime_ns in sorted(entries)
+                if parse_batch_file_name(name) is not None
+            )
+        return found
+
+    def commit_manifests(self, *, older_than: datetime) -> list[CommitManifest]:
+        """The stream's commit manifests last written before ``older_than``, with the landing files they list."""
+        found = []
+        for info in self._list(self.commits, recursive=False):
+            if info.type != pafs.FileType.File or is_hidden(info.base_name) or not info.base_name.endswith(".json"):
+                continue
+            mtime = file_mtime(info)
+            if mtime >= older_than:
+                continue
+            manifest = self.read_json(info.path) or {}
+            files = tuple(f["path"] for f in manifest.get("files", ()) if f.get("root") == "landing")
+            found.append(CommitManifest(info.path, mtime, files))
+        return sorted(found, key=lambda manifest: manifest.path)
 
     def version_dirs(self, table: str) -> list[VersionDir]:
         """Every ``v=`` directory of a curated table (published, superseded or abandoned)."""
@@ -205,6 +243,10 @@ def _parse_hour(date_part: str, hour_part: str) -> HourPartition | None:
         return HourPartition(date_part.removeprefix("event_date="), int(hour_part.removeprefix("event_hour=")))
     except ValueError:
         return None
+
+
+def _utc_from_ns(nanoseconds: int) -> datetime:
+    return datetime.fromtimestamp(nanoseconds / 1e9, UTC)
 
 
 def file_mtime(info: pafs.FileInfo) -> datetime:

@@ -91,12 +91,17 @@ def test_landed_hours_are_compacted_exactly_once_and_listed_in_the_metastore(spa
     writer.write(ITEM, open_hour, writer.events(ITEM, open_hour, 5))
     superseded = lake.path(before[ITEM.table][late_hour])
     assert lake.exists(superseded)
+    assert len(lake.files_under(lake.commits)) == 2 * 3 * 3 + 1 + 1
     retention = apply_retention(settings, now=open_hour.start + timedelta(days=30))
     assert retention.landing_files_deleted == 2 * 3 * 3 + 1
     assert superseded in {lake.path(uri) for uri in retention.versions_deleted}
     assert not lake.exists(superseded)
     remaining = lake.landed_files(ITEM.event_type) + lake.landed_files(TICK.event_type)
     assert [(f.hour, f.event_type) for f in remaining] == [(open_hour, ITEM.event_type)]
+    # The stream's commit manifests go with their batches' files; the open hour's batch keeps its own.
+    assert retention.commit_manifests_deleted == 2 * 3 * 3 + 1
+    (kept_manifest,) = lake.files_under(lake.commits)
+    assert lake.read_json(kept_manifest.path)["files"][0]["path"] == remaining[0].rel_path
     for et in (ITEM, TICK):
         for hour in HOURS:
             assert read_partition_ids(settings, et.table, hour)[1] == frozenset(truth.ids[(et.table, hour)])

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped before the integration tests build their Hive-enabled session in the same run.
+@pytest.fixture(scope="package")
 def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 

@@ -10,18 +10,20 @@ import pyarrow as pa
 
 from eventlake.catalog import curated_columns, get_event_type, spark_curated_schema
 from eventlake.compaction.fixtures import LANDING_SCHEMA, LandingWriter
-from eventlake.compaction.transform import compact, dedupe_events, parse_landing
+from eventlake.compaction.transform import SORT_KEY, compact, dedupe_events, file_layout, parse_landing
 from eventlake.lake import HourPartition
 
 ITEM = get_event_type("game.item_purchased")
 TICK = get_event_type("market.price_tick")
 HOUR = HourPartition("2026-11-24", 9)
+NEXT_HOUR = HourPartition("2026-11-24", 10)
+ONE_FILE = file_layout({HOUR: 1})
 
 
-def landing_frame(spark, rows):
+def landing_frame(spark, rows, hour=HOUR):
     table = pa.Table.from_pylist(rows, schema=LANDING_SCHEMA)
     frame = spark.createDataFrame(table)
-    return frame.selectExpr("*", f"'{HOUR.event_date}' as event_date", f"'{HOUR.event_hour}' as event_hour")
+    return frame.selectExpr("*", f"'{hour.event_date}' as event_date", f"'{hour.event_hour}' as event_hour")
 
 
 def assert_same_rows(actual, expected):
@@ -73,9 +75,40 @@ def test_compact_merges_late_events_into_the_published_rows_once(spark):
         row["kafka_offset"] = 500 + offset
     # A late file also re-delivers three already published events.
     again = [dict(row, kafka_offset=900 + n) for n, row in enumerate(on_time[:3])]
-    merged = compact(landing_frame(spark, late + again), published, ITEM)
+    merged = compact(landing_frame(spark, late + again), published, ITEM, ONE_FILE)
     assert_same_rows(merged, parse_landing(landing_frame(spark, on_time + late), ITEM))
     assert merged.columns == [name for name, _, _ in curated_columns(ITEM)] + ["event_date", "event_hour"]
+
+
+def test_each_file_holds_one_hour_every_copy_of_its_events_sorted_and_is_counted(spark):
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    first, second = events(ITEM, 300, seed=4), events(ITEM, 100, seed=5)
+    for offset, row in enumerate(second):
+        row["kafka_offset"] = 5000 + offset
+    # Re-deliveries of a third of each hour, with later offsets, so each hour's files hold copies to drop.
+    again = [dict(row, kafka_offset=9000 + n, user_agent="replay") for n, row in enumerate(first[:100])]
+    again_next = [dict(row, kafka_offset=9500 + n, user_agent="replay") for n, row in enumerate(second[:30])]
+    landing = landing_frame(spark, first + again).unionByName(landing_frame(spark, second + again_next, NEXT_HOUR))
+    layout = file_layout({HOUR: 3, NEXT_HOUR: 1})
+    rows_read, rows_kept = Observation("read"), Observation("kept")
+    curated = compact(landing, None, ITEM, layout, rows_read=rows_read, rows_kept=rows_kept)
+
+    per_file = curated.withColumn("task", F.spark_partition_id()).collect()
+    assert len(per_file) == 400
+    assert not [row for row in per_file if row["user_agent"] == "replay"]
+    tasks: dict[int, list] = {}
+    for row in per_file:
+        tasks.setdefault(row["task"], []).append(row)
+    assert len(tasks) == 4
+    for rows in tasks.values():
+        assert len({(row["event_date"], row["event_hour"]) for row in rows}) == 1
+        keys = [tuple(row[k] for k in SORT_KEY) for row in rows]
+        assert keys == sorted(keys)
+    assert {row["task"] for row in per_file if row["event_hour"] == NEXT_HOUR.event_hour} == {3}
+    assert rows_read.get == {"new_0": 400, "published_0": 0, "new_1": 130, "published_1": 0}
+    assert rows_kept.get == {"rows_0": 300, "rows_1": 100}
 
 
 def test_rows_from_a_utc_session_keep_event_time(spark):

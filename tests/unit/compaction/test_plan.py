@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from eventlake.compaction.plan import PublishedVersion, plan_compaction, rows_per_file, version_name
+from eventlake.compaction.plan import PublishedVersion, output_files, plan_compaction, version_name
 from eventlake.compaction.storage import LandedFile
 from eventlake.lake import HourPartition, batch_file_name
 
@@ -97,8 +97,17 @@ def test_versions_are_new_per_run_and_sort_by_time():
     assert version_name(now + timedelta(seconds=1), TABLE, H10, ["a"]) > first
 
 
-def test_rows_per_file_follows_the_input_bytes_per_row():
-    assert rows_per_file(128 * 2**20, input_bytes=100 * 2**20, input_rows=1_000_000) == 1_280_000
-    assert rows_per_file(100, input_bytes=1000, input_rows=1000, output_per_input_byte=0.5, floor=1) == 200
-    assert rows_per_file(1000, input_bytes=10**6, input_rows=10**6, floor=10) == 1000
-    assert rows_per_file(1000, input_bytes=0, input_rows=0, floor=10) == 10
+def test_output_files_follow_the_estimated_bytes_of_the_new_version():
+    (first,) = plan([landed(H10, 1, size=300), landed(H10, 2, size=300)]).tasks
+    assert output_files(first, 1000, curated_per_landing_byte=0.5) == 1
+    assert output_files(first, 100, curated_per_landing_byte=0.5) == 3
+    published = {H9: PublishedVersion("v1", "l", frozenset({landed(H9, 1).rel_path}), 5, bytes=950)}
+    late = next(task for task in plan([landed(H9, 1), landed(H9, 3, size=200)], published).tasks if task.hour == H9)
+    assert output_files(late, 1000, curated_per_landing_byte=0.5) == 2
+
+
+def test_only_a_first_compaction_of_an_hour_reads_every_visible_file():
+    published = {H9: PublishedVersion("v1", "l", frozenset({landed(H9, 1).rel_path}), 5)}
+    by_hour = {task.hour: task for task in plan([landed(H9, 1), landed(H9, 2), landed(H10, 3)], published).tasks}
+    assert by_hour[H10].all_visible
+    assert not by_hour[H9].all_visible

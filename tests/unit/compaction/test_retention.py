@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 from eventlake.compaction.plan import PublishedVersion
-from eventlake.compaction.retention import expired_landing_files, expired_versions
-from eventlake.compaction.storage import LandedFile, VersionDir
+from eventlake.compaction.retention import expired_commit_manifests, expired_landing_files, expired_versions
+from eventlake.compaction.storage import CommitManifest, LandedFile, VersionDir
 from eventlake.lake import HourPartition, batch_file_name
 
 H = HourPartition("2026-11-24", 9)
@@ -47,3 +47,16 @@ def test_only_compacted_landing_files_past_retention_are_deleted():
 
 def test_nothing_is_deleted_from_an_hour_never_published():
     assert expired_landing_files([landed(1)], {}, now=NOW + timedelta(days=365), keep=timedelta(hours=1)) == []
+
+
+def test_commit_manifests_go_once_old_and_every_landing_file_of_theirs_is_gone():
+    old = NOW - timedelta(hours=49)
+    spent = CommitManifest("/l/_commits/1.json", old, (landed(1).rel_path, landed(2).rel_path))
+    half_left = CommitManifest("/l/_commits/2.json", old, (landed(3).rel_path, landed(4).rel_path))
+    recent = CommitManifest("/l/_commits/3.json", NOW - timedelta(hours=1), (landed(5).rel_path,))
+    quarantine_only = CommitManifest("/l/_commits/4.json", old, ())
+    left = {landed(4).rel_path}
+    expired = expired_commit_manifests(
+        [spent, half_left, recent, quarantine_only], left.__contains__, now=NOW, keep=timedelta(hours=48)
+    )
+    assert expired == [spent, quarantine_only]
