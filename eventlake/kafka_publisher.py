@@ -156,7 +156,7 @@ class KafkaPublisher:
             settings.kafka_bootstrap_servers,
             delivery_timeout_seconds=settings.producer_ack_timeout_seconds + 1.0,
             client_id=client_id,
-            idempotence=settings.resolved_producer_idempotence,
+            idempotence=settings.producer_idempotence,
         )
 
     def _new_producer(self) -> Any:

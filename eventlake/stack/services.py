@@ -81,19 +81,41 @@ def host_port(address: str, default_port: int) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or default_port
 
 
-def s3rver_dir(settings: EventlakeSettings) -> Path:
-    return settings.home / "tools" / "s3rver"
+#: Bucket of the broker's storage (Tansu's ``s3://tansu/``).
+BROKER_BUCKET = "tansu"
 
 
-def broker_storage_env(settings: EventlakeSettings) -> dict[str, str]:
-    """Credentials of the local S3 server behind the broker (s3rver's fixed development keys)."""
+def broker_storage_command(directory: Path, port: int, *, fsync: bool = False) -> list[str]:
+    """Command line of the broker's storage: the project's S3 server (eventlake.stack.object_server)."""
+    command = [sys.executable, "-m", "eventlake.stack.object_server", "--directory", str(directory)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--bucket", BROKER_BUCKET]
+    return [*command, "--fsync"] if fsync else command
+
+
+def broker_storage_env(port: int) -> dict[str, str]:
+    """What the broker's S3 client needs to reach its storage (which does not check credentials)."""
     return {
-        "AWS_ACCESS_KEY_ID": "S3RVER",
-        "AWS_SECRET_ACCESS_KEY": "S3RVER",
+        "AWS_ACCESS_KEY_ID": "eventlake",
+        "AWS_SECRET_ACCESS_KEY": "eventlake",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT": f"http://127.0.0.1:{settings.broker_storage_port}",
+        "AWS_ENDPOINT": f"http://127.0.0.1:{port}",
         "AWS_ALLOW_HTTP": "true",
     }
+
+
+def broker_command(host: str, port: int, *, storage: str = f"s3://{BROKER_BUCKET}/") -> list[str]:
+    """Command line of the Tansu broker listening (and advertised) on host:port."""
+    listener = f"tcp://{host}:{port}"
+    return [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        listener,
+        "--advertised-listener-url",
+        listener,
+        "--storage-engine",
+        storage,
+    ]
 
 
 def hive_conf_dir(settings: EventlakeSettings) -> Path:
@@ -175,19 +197,10 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
     services = [
         Service(
             name="broker-storage",
-            description="Local disk-backed S3 server (s3rver) that makes the broker durable",
-            command=[
-                str(s3rver_dir(settings) / "node_modules" / ".bin" / "s3rver"),
-                "--directory",
-                str(settings.home / "broker-storage"),
-                "--address",
-                "127.0.0.1",
-                "--port",
-                str(settings.broker_storage_port),
-                "--configure-bucket",
-                "tansu",
-                "--silent",
-            ],
+            description="Local disk-backed S3 server (eventlake.stack.object_server) that makes the broker durable",
+            command=broker_storage_command(
+                settings.home / "broker-storage", settings.broker_storage_port, fsync=settings.broker_storage_fsync
+            ),
             ports=(settings.broker_storage_port,),
             priority=10,
             start_timeout=30,
@@ -195,17 +208,8 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
         Service(
             name="broker",
             description="Kafka-protocol broker (Tansu) on durable s3:// storage",
-            command=[
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                f"tcp://{broker_host}:{broker_port}",
-                "--advertised-listener-url",
-                f"tcp://{broker_host}:{broker_port}",
-                "--storage-engine",
-                "s3://tansu/",
-            ],
-            env={**broker_storage_env(settings), "RUST_LOG": "warn"},
+            command=broker_command(broker_host, broker_port),
+            env={**broker_storage_env(settings.broker_storage_port), "RUST_LOG": "warn"},
             ports=(broker_port,),
             priority=20,
             start_timeout=30,

@@ -161,12 +161,6 @@ def test_up_twice_is_harmless(embedded_stack: EventlakeSettings) -> None:
     assert after == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tansu 0.6 on s3:// storage restarts each partition's offsets at 0 after a restart, so new "
-    "writes overwrite acknowledged messages (reproduced here; reported in the foundation issue). "
-    "Strict: this test starts failing the day the broker is fixed or replaced.",
-)
 def test_messages_written_before_a_broker_kill_survive_writes_after_it(embedded_stack: EventlakeSettings) -> None:
     supervisor = Supervisor(embedded_stack)
     topic = f"durable-writes-{uuid.uuid4().hex[:8]}"
