@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -70,9 +71,10 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 class _Run:
-    def __init__(self, plan: LoadPlan, options: LoadOptions) -> None:
+    def __init__(self, plan: LoadPlan, options: LoadOptions, stop: threading.Event | None = None) -> None:
         self.plan = plan
         self.options = options
+        self.stop = stop
         self.source = plan.requests(options.clock or (lambda: datetime.now(UTC)))
         self.summary = LoadSummary(url=options.url, seed=plan.seed, started_at=datetime.now(UTC).isoformat())
         self.latencies: list[float] = []
@@ -86,6 +88,8 @@ class _Run:
         """The next request's events, or None when the count, duration or nothing is left."""
         options = self.options
         if options.count is not None and self.issued_events >= options.count:
+            return None
+        if self.stop is not None and self.stop.is_set():
             return None
         if options.duration_seconds is not None and time.monotonic() - self.started >= options.duration_seconds:
             return None
@@ -209,6 +213,9 @@ class _Run:
         return summary
 
 
-def run_load(plan: LoadPlan, options: LoadOptions) -> LoadSummary:
-    """Send the plan's requests as the options say; the summary (also written as JSON if asked)."""
-    return asyncio.run(_Run(plan, options).run())
+def run_load(plan: LoadPlan, options: LoadOptions, stop: threading.Event | None = None) -> LoadSummary:
+    """Send the plan's requests as the options say, or until ``stop`` is set (from another thread).
+
+    Returns the summary (also written as JSON if asked); requests in flight when ``stop`` is set finish.
+    """
+    return asyncio.run(_Run(plan, options, stop).run())

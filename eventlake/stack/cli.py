@@ -27,6 +27,7 @@ from eventlake.stack.services import (
     build_services,
     hive_conf_dir,
     java_binary,
+    prepare_spark_home,
     venv_bin,
 )
 from eventlake.stack.supervisor import Supervisor, config_path, render_config
@@ -130,6 +131,7 @@ def prepare(settings: EventlakeSettings) -> None:
     passwords = settings.airflow_home / "passwords.json"
     passwords.write_text(settings.simple_auth_manager_passwords())
     passwords.chmod(0o600)
+    prepare_spark_home(settings)
     migrate_airflow_db(settings)
 
 

@@ -122,10 +122,40 @@ def hive_conf_dir(settings: EventlakeSettings) -> Path:
     return settings.home / "conf" / "hive"
 
 
+def spark_home(settings: EventlakeSettings) -> Path:
+    """SPARK_HOME of the embedded cluster: pyspark's package without ``python/lib/pyspark.zip``.
+
+    Spark puts ``SPARK_HOME/python/lib/pyspark.zip`` first on every Python worker's and driver's path,
+    and Python compiles a zip's sources on every import (zips get no bytecode cache): about 1 s of CPU
+    per Python worker start here, 5x the import of the installed package. Without the zip, workers
+    import the venv's byte-compiled pyspark, the same version. See :func:`prepare_spark_home`.
+    """
+    return settings.home / "spark-home"
+
+
+#: What Spark's launcher scripts and JVMs read under SPARK_HOME (linked from pyspark's package).
+SPARK_HOME_ENTRIES = ("bin", "sbin", "jars")
+
+
+def prepare_spark_home(settings: EventlakeSettings) -> Path:
+    """Create (or repair) :func:`spark_home`: links to pyspark's bin, sbin and jars, an empty python/lib."""
+    home = spark_home(settings)
+    source = pyspark_home()
+    home.mkdir(parents=True, exist_ok=True)
+    for name in SPARK_HOME_ENTRIES:
+        link = home / name
+        if link.is_symlink() and link.resolve() == (source / name).resolve():
+            continue
+        link.unlink(missing_ok=True)
+        link.symlink_to(source / name, target_is_directory=True)
+    (home / "python" / "lib").mkdir(parents=True, exist_ok=True)
+    return home
+
+
 def spark_env(settings: EventlakeSettings) -> dict[str, str]:
     """What every Spark process (master, worker, drivers, executors) needs."""
     env = {
-        "SPARK_HOME": str(pyspark_home()),
+        "SPARK_HOME": str(spark_home(settings)),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOG_DIR": str(settings.log_dir / "spark"),
@@ -189,7 +219,6 @@ def base_env(settings: EventlakeSettings) -> dict[str, str]:
 def build_services(settings: EventlakeSettings) -> list[Service]:
     """Every service of the embedded stack, in start order."""
     bin_dir = venv_bin()
-    spark_home = pyspark_home()
     spark_host, spark_port = host_port(settings.spark_master_url, 7077)
     broker_host, broker_port = host_port(settings.kafka_bootstrap_servers, 9092)
     _, metastore_port = host_port(settings.metastore_uri, 9083)
@@ -223,7 +252,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
                 "-Dlog4j2.contextSelector=org.apache.logging.log4j.core.selector.ClassLoaderContextSelector",
                 "-Dderby.system.home=" + str(settings.home / "metastore"),
                 "-cp",
-                f"{hive_conf_dir(settings)}:{spark_home / 'jars'}/*",
+                f"{hive_conf_dir(settings)}:{pyspark_home() / 'jars'}/*",
                 "org.apache.hadoop.hive.metastore.HiveMetaStore",
                 "-p",
                 str(metastore_port),
@@ -237,7 +266,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             name="spark-master",
             description="Spark standalone master",
             command=[
-                str(spark_home / "bin" / "spark-class"),
+                str(spark_home(settings) / "bin" / "spark-class"),
                 "org.apache.spark.deploy.master.Master",
                 "--host",
                 spark_host,
@@ -255,7 +284,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             name="spark-worker",
             description="Spark standalone worker",
             command=[
-                str(spark_home / "bin" / "spark-class"),
+                str(spark_home(settings) / "bin" / "spark-class"),
                 "org.apache.spark.deploy.worker.Worker",
                 settings.spark_master_url,
                 "--host",

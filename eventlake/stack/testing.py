@@ -7,7 +7,8 @@ import signal
 import socket
 import subprocess
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from eventlake.settings import EventlakeSettings
@@ -54,6 +55,30 @@ def isolated_settings(home: Path, **overrides: object) -> EventlakeSettings:
     }
     values.update(overrides)
     return EventlakeSettings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_stack(home: Path, **overrides: object) -> Iterator[EventlakeSettings]:
+    """The whole embedded stack (supervisord and every service) in ``home`` on free ports.
+
+    Yields its settings, also exported to this process's environment (child processes and the code
+    under test read the same ones). Afterwards it is stopped, and an ``AssertionError`` names any
+    process of it still alive.
+    """
+    from eventlake.stack.cli import down, stack_processes, up
+
+    settings = isolated_settings(home, **overrides)
+    saved = dict(os.environ)
+    os.environ.update(settings.as_env())
+    try:
+        up(settings, bootstrap=False)
+        yield settings
+    finally:
+        down(settings, quiet=True)
+        leftovers = stack_processes(settings)
+        os.environ.clear()
+        os.environ.update(saved)
+        assert not leftovers, f"processes of the stack still alive after down: {[p.pid for p in leftovers]}"
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -102,3 +102,10 @@ def test_rows_per_file_follows_the_input_bytes_per_row():
     assert rows_per_file(100, input_bytes=1000, input_rows=1000, output_per_input_byte=0.5, floor=1) == 200
     assert rows_per_file(1000, input_bytes=10**6, input_rows=10**6, floor=10) == 1000
     assert rows_per_file(1000, input_bytes=0, input_rows=0, floor=10) == 10
+
+
+def test_earlier_hours_never_compacted_are_taken_by_the_next_run():
+    # The scheduler was down over 09:00-10:00: the 11:00 run compacts hour 9 too (no catchup queue needed).
+    files = [landed(H9, 1), landed(H10, 2)]
+    result = plan(files, start=H10.start)
+    assert [(t.hour, t.late, t.previous) for t in result.tasks] == [(H9, True, None), (H10, False, None)]
