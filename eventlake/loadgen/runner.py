@@ -79,6 +79,8 @@ class _Run:
         self.summary = LoadSummary(url=options.url, seed=plan.seed, started_at=datetime.now(UTC).isoformat())
         self.latencies: list[float] = []
         self.accepted: dict[str, PlannedRequest] = {}
+        #: Wall-clock time of each event id's first 202 (end-to-end latency is measured from it).
+        self.acknowledged_at: dict[str, float] = {}
         self.started = time.monotonic()
         self.issued_events = 0
         self.issued_requests = 0
@@ -136,8 +138,9 @@ class _Run:
             summary.malformed_sent += planned.kind == "malformed"
             if status == 202:
                 summary.accepted += 1
-                if planned.event_id is not None:
-                    self.accepted.setdefault(planned.event_id, planned)
+                if planned.event_id is not None and planned.event_id not in self.accepted:
+                    self.accepted[planned.event_id] = planned
+                    self.acknowledged_at[planned.event_id] = time.time()
             elif 400 <= status < 500:
                 summary.rejected += 1
             else:
@@ -197,13 +200,14 @@ class _Run:
         if options.events_path is not None:
             options.events_path.parent.mkdir(parents=True, exist_ok=True)
             with options.events_path.open("wb") as out:
-                for planned in self.accepted.values():
+                for event_id, planned in self.accepted.items():
                     record = {
                         "event_id": planned.event_id,
                         "event_type": planned.event_type,
                         "user_id": planned.user_id,
                         "event_time": planned.event_time,
                         "payload": planned.payload,
+                        "acknowledged_at": datetime.fromtimestamp(self.acknowledged_at[event_id], UTC).isoformat(),
                     }
                     out.write(orjson.dumps(record) + b"\n")
             summary.events_path = str(options.events_path)

@@ -40,16 +40,9 @@ def admin_client(settings: EventlakeSettings) -> AirflowClient:
 
 def run_dag(client: AirflowClient, dag_id: str, *, timeout: float = 600, **trigger: Any) -> str:
     """Unpause and trigger a DAG as a user would (REST API) and wait; fail with the failed tasks' logs."""
-    client.set_paused(dag_id, False)
-    run_id = client.trigger(dag_id, **trigger)
-    state = client.wait_for_run(dag_id, run_id, timeout=timeout)
+    run_id, state = client.run_dag(dag_id, timeout=timeout, **trigger)
     if state != "success":
-        logs = []
-        for ti in client.task_instances(dag_id, run_id):
-            if ti["state"] not in ("success", "skipped"):
-                log = client.task_log(dag_id, run_id, ti["task_id"], max(1, ti.get("try_number") or 1))
-                logs.append(f"--- {ti['task_id']} ({ti['state']}) ---\n{log[-4000:]}")
-        pytest.fail(f"{dag_id} run {run_id} ended {state}:\n" + "\n".join(logs))
+        pytest.fail(f"{dag_id} run {run_id} ended {state}:\n{client.failed_task_logs(dag_id, run_id)}")
     return run_id
 
 
