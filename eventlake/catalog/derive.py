@@ -152,11 +152,22 @@ def tagged_request_model(et: EventType) -> type[BaseModel]:
     return _tagged_request_model_cached(et.event_type)
 
 
+def _tagged_request() -> Any:
+    """The type of one request of any event type, discriminated on ``event_type``."""
+    union = Union[tuple(tagged_request_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
+    return Annotated[union, Field(discriminator="event_type")]
+
+
 @cache
 def tagged_request_adapter() -> TypeAdapter[Any]:
     """Validates one request of any event type, discriminated on ``event_type``."""
-    union = Union[tuple(tagged_request_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
-    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+    return TypeAdapter(_tagged_request())
+
+
+@cache
+def tagged_batch_adapter() -> TypeAdapter[Any]:
+    """Validates a list of requests of any event types (the batch endpoint) in one call."""
+    return TypeAdapter(list[_tagged_request()])  # type: ignore[misc]
 
 
 def payload_from_text(et: EventType, values: dict[str, Any]) -> dict[str, Any]:
