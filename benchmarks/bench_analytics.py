@@ -26,12 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eventlake.analytics.engines import FILE_MODIFIED_TIME, QUARANTINE_TABLE, DuckDBEngine
+from eventlake.analytics.engines import QUARANTINE_TABLE, DuckDBEngine
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import questions_for
 from eventlake.analytics.runner import run_reports
 from eventlake.analytics.sqltext import to_spark
 from eventlake.analytics.synthetic import synthetic_events, write_curated_partition
+from eventlake.analytics.views import FILE_MODIFIED_TIME, derived_views
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.lake import hours_between
 from eventlake.reports.store import ReportStore
@@ -124,6 +125,8 @@ def time_spark(root: Path, repeat: int) -> dict[str, object]:
             )
             frame.createOrReplaceTempView(et.table)
         spark.read.parquet(str(root / "quarantine")).createOrReplaceTempView(QUARANTINE_TABLE)
+        for view in derived_views().values():
+            spark.sql(view.create_sql("spark", temporary=True))
         questions = questions_for("daily")
         totals, per_question, rows = [], {q.name: [] for q in questions}, {}
         for _ in range(repeat):

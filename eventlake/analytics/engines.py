@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
+from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
 from eventlake.catalog.derive import PARTITION_COLUMNS, curated_columns
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.lake import is_hidden
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The quarantine as the SQL sees it (Parquet under ``settings.quarantine_uri``, by quarantine_date).
 QUARANTINE_TABLE = "landing_quarantine"
-#: Hidden column of Trino's Hive connector: when the row's file was written (= when it was curated).
-FILE_MODIFIED_TIME = "$file_modified_time"
 
 #: Table name -> locations of its partitions (each a ``v=<version>`` directory URI).
 LocationsProvider = Callable[[str], Iterable[str]]
@@ -122,7 +121,7 @@ class DuckDBEngine:
 
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         with self._lock:
-            needs_mtime = references_column(sql, FILE_MODIFIED_TIME)
+            needs_mtime = needs_file_time(sql)
             for table in sorted(referenced_tables(sql)):
                 self._register(table, needs_mtime)
             text = to_duckdb(sql)
@@ -135,7 +134,12 @@ class DuckDBEngine:
     def _register(self, table: str, with_mtime: bool) -> None:
         if self._views.get(table) is with_mtime:
             return
-        if table == QUARANTINE_TABLE:
+        view = derived_views().get(table)
+        if view is not None:
+            for base in sorted(view.tables):
+                self._register(base, with_mtime)
+            self._con.execute(view.create_sql("duckdb"))
+        elif table == QUARANTINE_TABLE:
             self._con.execute(self._quarantine_view())
         elif table in self._tables:
             self._con.execute(self._curated_view(table, with_mtime))
@@ -189,6 +193,14 @@ class DuckDBEngine:
         )
 
 
+def needs_file_time(sql: str) -> bool:
+    """Whether a question reads when its rows' files were written (directly, or through a derived view)."""
+    if references_column(sql, FILE_MODIFIED_TIME):
+        return True
+    views = [derived_views()[name] for name in referenced_tables(sql) if name in derived_views()]
+    return any(CURATED_AT in view.columns for view in views) and references_column(sql, CURATED_AT)
+
+
 def _trino_like(table: pa.Table) -> pa.Table:
     """DuckDB sums and counts integers into HUGEINT (decimal(38,0) in Arrow); Trino gives bigint."""
     huge = pa.decimal128(38, 0)
@@ -213,6 +225,7 @@ class TrinoEngine:
 
     def __init__(self, conn_id: str = "trino_default") -> None:
         self.conn_id = conn_id
+        self._registered: set[str] = set()
 
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         from airflow.providers.trino.hooks.trino import TrinoHook
@@ -221,6 +234,12 @@ class TrinoEngine:
         values = [parameters[name] for name in names]
         hook = TrinoHook(trino_conn_id=self.conn_id)
         with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
+            for view in self._unregistered_views(sql):
+                # Replaced once per engine (so per task): the view follows the catalog it was derived from.
+                log.info("registering view %s in the metastore (%d tables)", view.name, len(view.tables))
+                cursor.execute(view.create_sql("trino"))
+                cursor.fetchall()
+                self._registered.add(view.name)
             cursor.execute(text, values)
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]
@@ -230,6 +249,11 @@ class TrinoEngine:
 
     def close(self) -> None:
         """Nothing to release: each question opens and closes its own connection."""
+
+    def _unregistered_views(self, sql: str) -> list[DerivedView]:
+        views = derived_views()
+        names = sorted(referenced_tables(sql) & set(views) - self._registered)
+        return [views[name] for name in names]
 
 
 def engine_from_settings(settings: EventlakeSettings) -> QueryEngine:
