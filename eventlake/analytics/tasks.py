@@ -53,17 +53,23 @@ def report_interval(
 ) -> list[str]:
     """Answer, check and publish every question of the cadence for one interval; names published."""
     from eventlake.analytics.engines import engine_from_settings
+    from eventlake.analytics.inputs import register_quarantine_partitions
     from eventlake.analytics.questions import questions_for, sql_dir_of
     from eventlake.analytics.runner import run_reports
-    from eventlake.reports.store import ReportStore, reports_root
+    from eventlake.analytics.sqltext import referenced_tables
+    from eventlake.analytics.views import input_tables
+    from eventlake.catalog.derive import QUARANTINE_TABLE
+    from eventlake.reports.store import ReportStore
 
-    store = ReportStore(reports_root(settings.resolved_reports_uri))
+    questions = questions_for(cadence)
+    sql_dir = sql_dir_of(settings.repo_root)
+    if any(QUARANTINE_TABLE in input_tables(referenced_tables(q.sql(sql_dir))) for q in questions):
+        register_quarantine_partitions(settings)
+    store = ReportStore.from_settings(settings)
     engine = engine_from_settings(settings)
     try:
-        published = run_reports(
-            engine, store, questions_for(cadence), interval, sql_dir_of(settings.repo_root), run=run
-        )
+        published = run_reports(engine, store, questions, interval, sql_dir, run=run)
     finally:
         engine.close()
-    log.info("reports of %s are under %s", interval.id, store.root)
+    log.info("reports of %s are under %s", interval.id, store.uri)
     return [f"{p.question}/{p.interval_id}/{p.version}" for p in published]

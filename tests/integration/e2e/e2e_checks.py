@@ -175,10 +175,10 @@ def assert_curated_equals(settings: EventlakeSettings, accepted_ids: set[str]) -
 
 def check_purchase_report(settings: EventlakeSettings, hours: list[HourPartition], events: Iterable[Any]) -> None:
     """The purchases report of each hour equals the aggregate computed here from the accepted events."""
-    from eventlake.reports.store import ReportStore, reports_root
+    from eventlake.reports.store import ReportStore
 
     events = list(events)
-    store = ReportStore(reports_root(settings.resolved_reports_uri))
+    store = ReportStore.from_settings(settings)
     for hour in hours:
         expected: dict[tuple[str, str], tuple[int, Decimal]] = {}
         for event in events:

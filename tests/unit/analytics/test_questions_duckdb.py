@@ -295,6 +295,6 @@ def test_an_interval_without_data_gives_empty_results(engine) -> None:
 def test_tables_without_partitions_read_as_empty(tmp_path) -> None:
     from eventlake.analytics.engines import DuckDBEngine
 
-    engine = DuckDBEngine(lambda table: [], (tmp_path / "quarantine").as_uri())
+    engine = DuckDBEngine(lambda table: [])
     assert run(engine, "platform_events_per_type_per_hour") == []
     assert run(engine, "platform_quarantine_rate") == []
