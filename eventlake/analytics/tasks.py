@@ -7,12 +7,21 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from eventlake.analytics.intervals import ReportInterval, aligned_interval, intervals_from_partitions
+from eventlake.analytics.intervals import CADENCE_LENGTH, ReportInterval, aligned_interval, intervals_from_partitions
 
 if TYPE_CHECKING:
     from eventlake.settings import EventlakeSettings
 
 log = logging.getLogger(__name__)
+
+
+def analytics_dag_id(cadence: str) -> str:
+    """``run_analytics_hourly``, ``run_analytics_daily``: the DAG (and DAG file) of a cadence."""
+    return f"run_analytics_{cadence}"
+
+
+#: Every analytics DAG: runs of these may be read by whoever may read reports.
+ANALYTICS_DAG_IDS = tuple(analytics_dag_id(cadence) for cadence in CADENCE_LENGTH)
 
 
 def partitions_in_extra(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -73,3 +82,11 @@ def report_interval(
         engine.close()
     log.info("reports of %s are under %s", interval.id, store.uri)
     return [f"{p.question}/{p.interval_id}/{p.version}" for p in published]
+
+
+def report_interval_from_task(cadence: str, interval: Mapping[str, str], dag_id: str, run_id: str) -> list[str]:
+    """:func:`report_interval` for the ISO bounds ``resolve_intervals`` passed on, with the run's settings."""
+    from eventlake.settings import load_settings
+
+    window = ReportInterval(datetime.fromisoformat(interval["start"]), datetime.fromisoformat(interval["end"]))
+    return report_interval(load_settings(), cadence, window, {"dag_id": dag_id, "run_id": run_id})

@@ -18,9 +18,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
+from eventlake.analytics.tasks import ANALYTICS_DAG_IDS
 from eventlake.reports.store import ReportFile, ReportNotFoundError, ReportStore
 
-ANALYTICS_DAG_IDS = ("run_analytics_daily", "run_analytics_hourly")
 URL_PREFIX = "/eventlake-reports"
 _MEDIA_TYPES = {
     "report.html": "text/html; charset=utf-8",

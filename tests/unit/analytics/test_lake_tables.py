@@ -19,7 +19,7 @@ def test_lake_tables_are_every_curated_table_then_the_quarantine() -> None:
 
 
 def test_the_quarantine_table_declares_what_the_stream_writes() -> None:
-    assert STREAM_QUARANTINE_COLUMNS == tuple(name for name, _, _ in QUARANTINE_COLUMNS)
+    assert tuple(name for name, _, _ in QUARANTINE_COLUMNS) == STREAM_QUARANTINE_COLUMNS
     written = pa.schema([ROUTED_ARROW_SCHEMA.field(name) for name in STREAM_QUARANTINE_COLUMNS])
     assert written.equals(quarantine_arrow_schema())
 
@@ -36,7 +36,8 @@ def test_the_quarantine_ddl_comes_from_the_same_derivation_as_the_curated_tables
 
 
 def test_the_quarantine_reads_typed_as_declared(lake, engine) -> None:
-    got = engine.run("select * from landing_quarantine where quarantine_date = :first_date", {"first_date": "2026-11-24"})
+    sql = "select * from landing_quarantine where quarantine_date = :first_date"
+    got = engine.run(sql, {"first_date": "2026-11-24"})
     assert got.schema.field("raw_value").type == pa.binary()
     assert got.schema.field("kafka_timestamp").type == pa.timestamp("us")
     assert got.schema.field("kafka_partition").type == pa.int32()
