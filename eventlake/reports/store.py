@@ -96,11 +96,12 @@ class ReportStore:
     def _write(self, path: str, content: bytes) -> None:
         """Write a file whole: readers see the previous content or this one, never a part."""
         directory, _, name = path.rpartition("/")
-        self.fs.create_dir(directory, recursive=True)
         if not self._local:
-            with self.fs.open_output_stream(path) as stream:  # one PUT: visible once complete
+            # Object stores have no folders to create, and one PUT is visible only once complete.
+            with self.fs.open_output_stream(path) as stream:
                 stream.write(content)
             return
+        self.fs.create_dir(directory, recursive=True)
         staging = f"{directory}/.tmp-{name}-{uuid.uuid4().hex[:8]}"
         with open(staging, "wb") as handle:
             handle.write(content)
