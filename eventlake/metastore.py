@@ -55,8 +55,7 @@ class MetastoreClient:
 
     def partition_locations(self, table: str) -> dict[HourPartition, str]:
         """Every partition of a table with the location it points at."""
-        partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
-        return {_hour(partition.values): str(partition.sd.location) for partition in partitions}
+        return {_hour(list(values)): location for values, location in self.partitions(table).items()}
 
     def partitions(self, table: str) -> dict[tuple[str, ...], str]:
         """Every partition of any lake table (its values, in partition-column order) with its location."""
@@ -67,7 +66,8 @@ class MetastoreClient:
         """Register the partitions that are not registered yet (existing ones keep their location)."""
         from pymetastore.hive_metastore.ttypes import AlreadyExistsException, Partition
 
-        missing = {values: location for values, location in locations.items() if values not in self.partitions(table)}
+        registered = self.partitions(table)
+        missing = {values: location for values, location in locations.items() if values not in registered}
         if not missing:
             return []
         table_info = self._client.get_table(self.database, table)
