@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from analytics_helpers import create_lake_tables
 
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.synthetic import synthetic_events, version_now, write_curated_partition
@@ -29,7 +30,7 @@ def analytics_stack(request: pytest.FixtureRequest) -> Iterator[EventlakeSetting
 
 
 def ensure_tables(settings: EventlakeSettings) -> None:
-    """Create the curated tables in the stack's metastore if the bootstrap has not (Spark, local[1])."""
+    """Create the lake tables in the stack's metastore if the bootstrap has not."""
     from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
     from eventlake.metastore import connect
@@ -39,16 +40,8 @@ def ensure_tables(settings: EventlakeSettings) -> None:
             missing = {table.name for table in lake_tables()} - set(client.tables())
         except NoSuchObjectException:  # the database itself does not exist yet
             missing = {table.name for table in lake_tables()}
-    if not missing:
-        return
-    from eventlake.metastore import create_tables
-    from eventlake.spark import spark_session
-
-    spark = spark_session(settings, "analytics-test-create-tables", master="local[1]")
-    try:
-        create_tables(spark, settings)
-    finally:
-        spark.stop()
+    if missing:
+        create_lake_tables(settings)
 
 
 def seed_curated(
