@@ -92,7 +92,7 @@ def kill_stream_driver(settings: EventlakeSettings) -> float:
             return driver if progress.get("last_commit_at") else None
         return None
 
-    driver = wait_for("a driver committing batches", committing_driver, 300, poll=2)
+    driver = wait_for("a driver committing batches", committing_driver, 900, poll=2)
     killed_at = datetime.now(UTC)
     started = time.monotonic()
     os.killpg(int(driver["pid"]), signal.SIGKILL)
