@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -195,6 +196,7 @@ def check_purchase_report(settings: EventlakeSettings, hours: list[HourPartition
             if report.question == "game_purchases_by_item"
             and report.interval_id.startswith(hour.start.strftime("%Y%m%dT%H"))
         )
-        table = pq.read_table(store.file("game_purchases_by_item", interval_id, "result.parquet")).to_pylist()
+        result = store.read("game_purchases_by_item", interval_id, "result.parquet")
+        table = pq.read_table(pa.BufferReader(result)).to_pylist()
         got = {(row["item"], row["item_kind"]): (int(row["purchases"]), Decimal(str(row["revenue"]))) for row in table}
         assert got == expected, f"purchases report for {hour.path} differs from the accepted events"
