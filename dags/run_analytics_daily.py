@@ -1,68 +1,12 @@
-"""Daily analytics reports: every question for each UTC day of event time, checked, then published.
+"""Daily analytics reports: every daily question for each UTC day of event time, checked, then published.
 
-Runs after midnight UTC for the day that ended (``[data_interval_start, data_interval_end)``) and again
-whenever compaction publishes a curated partition (the asset event names the hour, hence the day), so a
-report catches up with late data. A backfill over past days gives one report per day and question.
+Runs after midnight UTC for the day that ended, and again whenever compaction publishes a curated
+partition (the asset event names the hour, hence the day). A backfill over past days gives one
+report per day and question. The Airflow DAG itself is declared by :func:`analytics_dag`.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from eventlake.analytics.dag_factory import analytics_dag
 
-import pendulum
-from airflow.sdk import AssetAny, AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-
-from eventlake.catalog.events import EVENT_TYPES
-from eventlake.compaction.assets import curated_asset
-
-CADENCE = "daily"
-
-
-@dag(
-    dag_id="run_analytics_daily",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        assets=AssetAny(*(curated_asset(et.table) for et in EVENT_TYPES)),
-    ),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=2,
-    default_args={"owner": "eventlake", "retries": 1, "retry_delay": timedelta(minutes=2)},
-    tags=["eventlake", "analytics", "reports"],
-    doc_md=__doc__,
-)
-def run_analytics_daily() -> None:
-    @task
-    def resolve_intervals(**context: Any) -> list[dict[str, str]]:
-        """The days this run reports on (its data interval, or the days of the hours its asset events name)."""
-        from eventlake.analytics.tasks import intervals_for_run
-
-        extras = [event.extra for events in (context.get("triggering_asset_events") or {}).values() for event in events]
-        intervals = intervals_for_run(
-            CADENCE,
-            context.get("data_interval_start"),
-            context.get("data_interval_end"),
-            extras,
-            context["dag_run"].run_after,
-        )
-        print(f"reporting on {len(intervals)} interval(s): {', '.join(i.label for i in intervals)}")
-        return [{"start": i.start.isoformat(), "end": i.end.isoformat()} for i in intervals]
-
-    @task(map_index_template="{{ task.op_kwargs['interval']['start'] }}")
-    def publish_reports(interval: dict[str, str], **context: Any) -> list[str]:
-        """Answer, check and publish every daily question for one interval."""
-        from datetime import datetime
-
-        from eventlake.analytics.intervals import ReportInterval
-        from eventlake.analytics.tasks import report_interval
-        from eventlake.settings import load_settings
-
-        run = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
-        window = ReportInterval(datetime.fromisoformat(interval["start"]), datetime.fromisoformat(interval["end"]))
-        return report_interval(load_settings(), CADENCE, window, run)
-
-    publish_reports.expand(interval=resolve_intervals())
-
-
-run_analytics_daily()
+run_analytics_daily = analytics_dag("daily", doc_md=__doc__)

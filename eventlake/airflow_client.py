@@ -116,3 +116,18 @@ class AirflowClient:
             if time.monotonic() > deadline:
                 raise AirflowError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
             time.sleep(poll)
+
+    def run_dag(self, dag_id: str, *, timeout: float = 600, **trigger: Any) -> tuple[str, str]:
+        """Unpause and trigger a DAG as a user would, and wait; its run id and final state."""
+        self.set_paused(dag_id, False)
+        run_id = self.trigger(dag_id, **trigger)
+        return run_id, self.wait_for_run(dag_id, run_id, timeout=timeout)
+
+    def failed_task_logs(self, dag_id: str, run_id: str, tail: int = 4000) -> str:
+        """The last lines of every task of a run that did not succeed (what a user opens in the UI)."""
+        logs = []
+        for ti in self.task_instances(dag_id, run_id):
+            if ti["state"] not in ("success", "skipped"):
+                log = self.task_log(dag_id, run_id, ti["task_id"], max(1, ti.get("try_number") or 1))
+                logs.append(f"--- {ti['task_id']} ({ti['state']}) ---\n{log[-tail:]}")
+        return "\n".join(logs)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from eventlake.catalog import EVENT_TYPES, EventType, hive_table_ddl
+from eventlake.catalog import QUARANTINE_TABLE, LakeTable, hive_ddl, lake_tables
 from eventlake.lake import HourPartition
 
 if TYPE_CHECKING:
@@ -27,17 +27,18 @@ if TYPE_CHECKING:
 _MAX_PARTITIONS = -1  # thrift's "all"
 
 
-def table_ddl(settings: EventlakeSettings, et: EventType) -> str:
-    """CREATE EXTERNAL TABLE of an event type's curated table, located in the curated zone."""
-    return hive_table_ddl(et, database=settings.hive_database, location=f"{settings.curated_uri}/{et.table}")
+def lake_table_location(settings: EventlakeSettings, table: LakeTable) -> str:
+    """Where a lake table's files live: the quarantine's folder, or the table's folder in the curated zone."""
+    return settings.quarantine_uri if table.name == QUARANTINE_TABLE else f"{settings.curated_uri}/{table.name}"
 
 
 def create_tables(spark: SparkSession, settings: EventlakeSettings) -> list[str]:
-    """Create the database and every catalog table that does not exist yet; returns the table names."""
+    """Create the database and every lake table (curated, quarantine) that does not exist yet; returns their names."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{settings.hive_database}` LOCATION '{settings.curated_uri}'")
-    for et in EVENT_TYPES:
-        spark.sql(table_ddl(settings, et))
-    return [et.table for et in EVENT_TYPES]
+    tables = lake_tables()
+    for table in tables:
+        spark.sql(hive_ddl(table, database=settings.hive_database, location=lake_table_location(settings, table)))
+    return [table.name for table in tables]
 
 
 class MetastoreClient:
@@ -55,8 +56,34 @@ class MetastoreClient:
 
     def partition_locations(self, table: str) -> dict[HourPartition, str]:
         """Every partition of a table with the location it points at."""
+        return {_hour(list(values)): location for values, location in self.partitions(table).items()}
+
+    def partitions(self, table: str) -> dict[tuple[str, ...], str]:
+        """Every partition of any lake table (its values, in partition-column order) with its location."""
         partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
-        return {_hour(partition.values): str(partition.sd.location) for partition in partitions}
+        return {tuple(partition.values): str(partition.sd.location) for partition in partitions}
+
+    def add_partitions(self, table: str, locations: dict[tuple[str, ...], str]) -> list[tuple[str, ...]]:
+        """Register the partitions that are not registered yet (existing ones keep their location)."""
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, Partition
+
+        registered = self.partitions(table)
+        missing = {values: location for values, location in locations.items() if values not in registered}
+        if not missing:
+            return []
+        table_info = self._client.get_table(self.database, table)
+        added = []
+        for values, location in sorted(missing.items()):
+            sd = copy.deepcopy(table_info.sd)
+            sd.location = location
+            try:
+                self._client.add_partition(
+                    Partition(values=list(values), dbName=self.database, tableName=table, sd=sd, parameters={})
+                )
+                added.append(values)
+            except AlreadyExistsException:
+                continue  # registered by a concurrent run in between: same directory, nothing to do
+        return added
 
     def partition_location(self, table: str, hour: HourPartition) -> str | None:
         from pymetastore.hive_metastore.ttypes import NoSuchObjectException
@@ -152,6 +179,12 @@ def partition_locations(settings: EventlakeSettings, table: str) -> dict[HourPar
     """Every partition of a curated table with its current location, from the metastore (no Spark needed)."""
     with connect(settings) as client:
         return client.partition_locations(table)
+
+
+def partition_uris(settings: EventlakeSettings, table: str) -> list[str]:
+    """Locations of every partition of any lake table, from the metastore (no Spark needed)."""
+    with connect(settings) as client:
+        return sorted(client.partitions(table).values())
 
 
 def _values(hour: HourPartition) -> list[str]:

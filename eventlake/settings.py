@@ -52,6 +52,11 @@ class EventlakeSettings(BaseSettings):
     broker_storage_port: int = Field(
         4568, description="Embedded only: port of the local disk-backed S3 server behind the broker."
     )
+    broker_storage_fsync: bool = Field(
+        False,
+        description="Embedded only: fsync every broker write (acknowledged events then survive a power loss, "
+        "not only a crash of the broker or its storage; slower).",
+    )
 
     # --- Hive Metastore --------------------------------------------------------------------------
     metastore_uri: str = Field("thrift://127.0.0.1:9083", description="Hive Metastore thrift URI.")
@@ -130,12 +135,11 @@ class EventlakeSettings(BaseSettings):
     producer_max_event_bytes: int = Field(
         64 * 1024, description="Largest accepted body of a single-event request (the batch limit is max_body_bytes)."
     )
-    producer_idempotence: bool | None = Field(
-        None,
-        description="Idempotent Kafka producer; unset = on for the distributed profile (Kafka), off for the "
-        "embedded one: Tansu 0.6 on s3 storage fails concurrent idempotent producers (OUT_OF_ORDER_SEQUENCE, "
-        "UnknownProducerId). Off, acks=all still means stored, one request in flight keeps order, and a retried "
-        "duplicate carries the same event_id for dedup.",
+    producer_idempotence: bool = Field(
+        True,
+        description="Idempotent Kafka producer (broker-side dedup of the client's own retries). Turn off only for a "
+        "broker whose idempotence is broken: acks=all still means stored, one request in flight keeps order, and a "
+        "retried duplicate carries the same event_id for compaction's dedup.",
     )
     producer_ack_timeout_seconds: float = Field(
         1.5, description="How long a request waits for the broker's ack before answering 503."
@@ -199,13 +203,6 @@ class EventlakeSettings(BaseSettings):
     @property
     def airflow_url(self) -> str:
         return f"http://{self.airflow_host}:{self.airflow_port}"
-
-    @property
-    def resolved_producer_idempotence(self) -> bool:
-        """Whether the producer API's Kafka producer is idempotent (see ``producer_idempotence``)."""
-        if self.producer_idempotence is None:
-            return self.profile == "distributed"
-        return self.producer_idempotence
 
     @property
     def producer_url(self) -> str:

@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from eventlake.catalog import EventType, event_types, request_model
-from eventlake.catalog.derive import payload_from_text, tagged_request_adapter
+from eventlake.catalog.derive import payload_from_text, tagged_batch_adapter, tagged_request_adapter
 from eventlake.kafka_publisher import OutgoingMessage, Publisher, PublishUnavailableError
 from eventlake.settings import EventlakeSettings
 
@@ -75,18 +75,26 @@ class RequestInfo:
         return _NOT_USER_ID_CHARS.sub("_", f"anonymous@{self.client_host}" if self.client_host else "anonymous")
 
 
+def uuid7s(count: int) -> list[str]:
+    """``count`` new UUIDv7s (RFC 9562: 48-bit Unix ms, version 7, variant, 74 random bits), formatted.
+
+    One clock reading and one ``urandom`` call for the lot: a batch's ids share their millisecond, and
+    their random bits keep them unique (RFC 9562 does not require order within a millisecond).
+    """
+    millis = (time.time_ns() // 1_000_000).to_bytes(6, "big")
+    random_bytes = os.urandom(10 * count)
+    ids = []
+    for start in range(0, 10 * count, 10):
+        rand = random_bytes[start : start + 10]
+        # Byte 6: version 7 over 4 random bits; byte 8: variant 0b10 over 6 random bits.
+        text = (millis + bytes((0x70 | rand[0] & 0x0F, rand[1], 0x80 | rand[2] & 0x3F)) + rand[3:]).hex()
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
+
+
 def uuid7() -> str:
-    """A new UUIDv7 (RFC 9562: 48-bit Unix ms, version, 74 random bits), formatted; ~4x faster than uuid6's."""
-    random_bits = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (time.time_ns() // 1_000_000) << 80
-        | 0x7 << 76
-        | ((random_bits >> 62) & 0xFFF) << 64  # rand_a: 12 bits
-        | 0b10 << 62  # variant
-        | (random_bits & ((1 << 62) - 1))  # rand_b: 62 bits
-    )
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """A new UUIDv7 (see :func:`uuid7s`)."""
+    return uuid7s(1)[0]
 
 
 def parse_json(body: bytes) -> Any:
@@ -172,18 +180,11 @@ class ProducerService:
             raise invalid_event([{"field": "events", "problem": "the batch is empty"}])
         if len(items) > self.max_batch_events:
             raise ApiError(413, "batch_too_large", f"{len(items)} events in one batch; at most {self.max_batch_events}")
-        requests: list[BaseModel] = []
-        details: list[dict[str, str]] = []
-        for index, item in enumerate(items):
-            try:
-                requests.append(tagged_request_adapter().validate_python(item))
-            except ValidationError as exc:
-                details.extend(validation_details(exc, f"events[{index}]"))
-                if len(details) >= MAX_ERROR_DETAILS:
-                    break
-        if details:
-            raise invalid_event(details)
-        return requests
+        try:
+            # One call validates the whole batch (the per-event loop cost as much as the validation).
+            return tagged_batch_adapter().validate_python(items)  # type: ignore[no-any-return]
+        except ValidationError as exc:
+            raise invalid_event(validation_details(exc, "events")[:MAX_ERROR_DETAILS]) from None
 
     def validate_legacy(
         self, et: EventType, implied: dict[str, Any], values: dict[str, Any], info: RequestInfo
@@ -198,9 +199,14 @@ class ProducerService:
         return self.validate_typed(et, {**envelope, "payload": payload})
 
     # --- envelope and publishing ------------------------------------------------------------------
-    def build(self, et: EventType, req: Any, info: RequestInfo) -> tuple[str, OutgoingMessage]:
-        """The published event (envelope + payload) of a validated request, as a Kafka message."""
-        event_id = str(req.event_id) if req.event_id is not None else uuid7()
+    def build(
+        self, et: EventType, req: Any, info: RequestInfo, new_id: str | None = None
+    ) -> tuple[str, OutgoingMessage]:
+        """The published event (envelope + payload) of a validated request, as a Kafka message.
+
+        ``new_id`` is the event id to give it if the client sent none (a fresh UUIDv7 by default).
+        """
+        event_id = str(req.event_id) if req.event_id is not None else (new_id or uuid7())
         received_at = info.received_at
         event_time = req.event_time.astimezone(UTC) if req.event_time is not None else received_at
         if event_time - received_at > self.max_future_skew:
@@ -212,22 +218,24 @@ class ProducerService:
                     }
                 ]
             )
+        event_type = et.event_type
         document = {
             "event_id": event_id,
-            "event_type": et.event_type,
+            "event_type": event_type,
             "schema_version": et.version,
             "event_time": event_time,
             "received_at": received_at,
             "user_id": req.user_id,
             "context": {"user_agent": info.user_agent, "client_host": info.client_host},
-            "payload": req.payload.model_dump(mode="json"),
+            "payload": req.payload.__pydantic_serializer__.to_python(req.payload, mode="json"),
         }
         value = orjson.dumps(document, option=orjson.OPT_UTC_Z)
-        return event_id, OutgoingMessage(self.topics[et.event_type], req.user_id.encode(), value)
+        return event_id, OutgoingMessage(self.topics[event_type], req.user_id.encode(), value)
 
     def publish(self, events: Sequence[tuple[EventType, Any]], info: RequestInfo) -> list[str]:
         """Publish validated requests; return their ids once the broker acknowledged all of them."""
-        built = [self.build(et, req, info) for et, req in events]
+        new_ids = uuid7s(len(events))
+        built = [self.build(et, req, info, new_id) for (et, req), new_id in zip(events, new_ids, strict=True)]
         event_ids = [event_id for event_id, _ in built]
         try:
             self.publisher.publish([message for _, message in built], timeout=self.ack_timeout)

@@ -45,12 +45,22 @@ closed_per_day as (
     group by activity_day
 ),
 
+-- An account opened at t was closed again iff its last closing in the interval is at or after t:
+-- one row per account to join against, instead of every (opening, closing) pair.
+last_closed as (
+    select
+        account_id,
+        max(event_time) as last_closed_time
+    from closed
+    group by account_id
+),
+
 closed_again_per_day as (
     select
         o.activity_day,
         count(distinct o.account_id) as opened_then_closed
     from opened as o
-    inner join closed as c on o.account_id = c.account_id and o.event_time <= c.event_time
+    inner join last_closed as c on o.account_id = c.account_id and o.event_time <= c.last_closed_time
     group by o.activity_day
 )
 

@@ -4,43 +4,8 @@ with game_events as (
         user_id,
         event_time,
         event_date
-    from game_item_purchased
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_guild_joined
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_guild_quit
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_war_declared
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_peace_declared
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_paid
-    union all
-    select
-        user_id,
-        event_time,
-        event_date
-    from game_page_viewed
+    from curated_events
+    where event_domain = 'game'
 ),
 
 first_seen as (

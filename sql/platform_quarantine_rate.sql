@@ -8,61 +8,12 @@ with quarantined as (
     group by quarantine_date
 ),
 
-curated_events as (
-    select event_date from game_item_purchased
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_guild_joined
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_guild_quit
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_war_declared
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_peace_declared
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_paid
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from game_page_viewed
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_account_opened
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_account_closed
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_deposited
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_withdrawn
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_asset_bought
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_asset_sold
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_asset_prices_viewed
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from bank_account_viewed
-    where event_date between :first_date and :last_date
-    union all
-    select event_date from market_price_tick
-    where event_date between :first_date and :last_date
-),
-
 curated as (
     select
         event_date as activity_date,
         count(*) as curated
     from curated_events
+    where event_date between :first_date and :last_date
     group by event_date
 ),
 

@@ -25,28 +25,11 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """The whole embedded stack (supervisord and every service), started once per test session.
+    """The embedded stack with default settings, started once per test session; fails on leftover processes."""
+    from eventlake.stack.testing import running_stack
 
-    It lives in its own home on free ports. Yields its :class:`EventlakeSettings`. At teardown it is
-    stopped and the test fails if any process it started is still alive.
-    """
-    from eventlake.stack.cli import down, stack_processes, up
-    from eventlake.stack.testing import isolated_settings
-
-    home = tmp_path_factory.mktemp("stack")
-    settings = isolated_settings(home, repo_root=REPO_ROOT)
-    # Child processes and code under test read the same settings from the environment.
-    saved = dict(os.environ)
-    os.environ.update(settings.as_env())
-    try:
-        up(settings, bootstrap=False)
+    with running_stack(tmp_path_factory.mktemp("stack"), repo_root=REPO_ROOT) as settings:
         yield settings
-    finally:
-        down(settings, quiet=True)
-        leftovers = stack_processes(settings)
-        os.environ.clear()
-        os.environ.update(saved)
-        assert not leftovers, f"processes of the stack still alive after down: {[p.pid for p in leftovers]}"
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """Engines that answer the questions: Trino (distributed stack) and DuckDB (embedded), same SQL.
 
-DuckDB reads the curated tables' Parquet files itself. Where each table's partitions live comes
-from the metastore (:func:`eventlake.metastore.partition_locations`), so it sees exactly the
-``v=<version>`` directories the metastore publishes, never a half-written or superseded version.
+DuckDB reads the lake tables' Parquet files itself, typed as the catalog declares them
+(:func:`eventlake.catalog.derive.lake_tables`). Where each table's partitions live comes from the
+metastore (:func:`eventlake.metastore.partition_uris`), so it sees exactly the ``v=<version>``
+directories the metastore publishes, never a half-written or superseded version.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
-from eventlake.catalog.derive import PARTITION_COLUMNS, curated_columns
-from eventlake.catalog.events import EVENT_TYPES
+from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
+from eventlake.catalog.derive import LakeTable, lake_tables
 from eventlake.lake import is_hidden
 
 if TYPE_CHECKING:
@@ -30,12 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The quarantine as the SQL sees it (Parquet under ``settings.quarantine_uri``, by quarantine_date).
-QUARANTINE_TABLE = "landing_quarantine"
-#: Hidden column of Trino's Hive connector: when the row's file was written (= when it was curated).
-FILE_MODIFIED_TIME = "$file_modified_time"
 
-#: Table name -> locations of its partitions (each a ``v=<version>`` directory URI).
+#: Table name -> locations of its partitions (a curated ``v=<version>`` or a quarantine_date directory URI).
 LocationsProvider = Callable[[str], Iterable[str]]
 
 
@@ -53,7 +50,9 @@ def _duckdb_type(hive_type: str) -> str:
     hive_type = hive_type.lower()
     if hive_type.startswith("decimal"):
         return hive_type.upper()
-    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "timestamp": "TIMESTAMP"}[hive_type]
+    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "timestamp": "TIMESTAMP", "binary": "BLOB"}[
+        hive_type
+    ]
 
 
 def _local_path(uri: str) -> Path:
@@ -73,23 +72,16 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def location_list(found: Iterable[Any] | Mapping[Any, str]) -> list[str]:
-    """Locations out of what ``partition_locations`` returns: a mapping partition -> URI, or URIs."""
-    if isinstance(found, Mapping):
-        return [str(v) for v in found.values()]
-    return [str(item[-1]) if isinstance(item, tuple) else str(item) for item in found]
-
-
 def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
-    """Partition locations from the metastore (issue 5's ``eventlake.metastore``)."""
+    """Partition locations from the metastore."""
 
     def provide(table: str) -> list[str]:
         from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
-        from eventlake.metastore import partition_locations
+        from eventlake.metastore import partition_uris
 
         try:
-            return location_list(partition_locations(settings, table))
+            return partition_uris(settings, table)
         except NoSuchObjectException:
             log.warning("table %s is not in the metastore yet: read as empty", table)
             return []
@@ -98,15 +90,14 @@ def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
 
 
 class DuckDBEngine:
-    """Embedded engine: DuckDB over the curated Parquet, one in-memory database per engine."""
+    """Embedded engine: DuckDB over the lake's Parquet, one in-memory database per engine."""
 
     name = "duckdb"
 
-    def __init__(self, locations: LocationsProvider, quarantine_uri: str, *, threads: int | None = None) -> None:
+    def __init__(self, locations: LocationsProvider, *, threads: int | None = None) -> None:
         import duckdb
 
         self._locations = locations
-        self._quarantine_uri = quarantine_uri
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self._con.execute("set TimeZone = 'UTC'")
         if threads:
@@ -114,15 +105,15 @@ class DuckDBEngine:
         self._views: dict[str, bool] = {}
         self._table_files: dict[str, list[Path]] = {}
         self._lock = threading.Lock()
-        self._tables = {et.table: et for et in EVENT_TYPES}
+        self._tables = {table.name: table for table in lake_tables()}
 
     @classmethod
     def from_settings(cls, settings: EventlakeSettings) -> DuckDBEngine:
-        return cls(metastore_locations(settings), settings.quarantine_uri)
+        return cls(metastore_locations(settings))
 
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         with self._lock:
-            needs_mtime = references_column(sql, FILE_MODIFIED_TIME)
+            needs_mtime = needs_file_time(sql)
             for table in sorted(referenced_tables(sql)):
                 self._register(table, needs_mtime)
             text = to_duckdb(sql)
@@ -135,33 +126,36 @@ class DuckDBEngine:
     def _register(self, table: str, with_mtime: bool) -> None:
         if self._views.get(table) is with_mtime:
             return
-        if table == QUARANTINE_TABLE:
-            self._con.execute(self._quarantine_view())
+        view = derived_views().get(table)
+        if view is not None:
+            for base in sorted(view.tables):
+                self._register(base, with_mtime)
+            self._con.execute(view.create_sql("duckdb"))
         elif table in self._tables:
-            self._con.execute(self._curated_view(table, with_mtime))
+            self._con.execute(self._table_view(self._tables[table], with_mtime))
         else:
             raise KeyError(f"unknown table {table!r}")
         self._views[table] = with_mtime
 
-    def _curated_view(self, table: str, with_mtime: bool) -> str:
-        columns = [*curated_columns(self._tables[table]), *PARTITION_COLUMNS]
-        files = self._files(table)
-        casts = [f"cast({_quote(name)} as {_duckdb_type(kind)}) as {_quote(name)}" for name, kind, _ in columns]
+    def _table_view(self, table: LakeTable, with_mtime: bool) -> str:
+        """A view with the table's columns and types (as the metastore declares them) over its files."""
+        name = _quote(table.name)
+        columns = [*table.columns, *table.partitions]
+        files = self._files(table.name)
+        casts = [f"cast({_quote(column)} as {_duckdb_type(kind)}) as {_quote(column)}" for column, kind, _ in columns]
         mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
         if not files:
-            select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(n)}" for n, k, _ in columns), mtime])
-            return f"create or replace view {_quote(table)} as select {select} limit 0"
+            select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(c)}" for c, k, _ in columns), mtime])
+            return f"create or replace view {name} as select {select} limit 0"
         file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
-        source = (
-            f"read_parquet({file_list}, hive_partitioning = true, filename = true, "
-            "hive_types = {'event_date': VARCHAR, 'event_hour': INTEGER, 'v': VARCHAR})"
-        )
+        hive_types = ", ".join(f"{_sql_string(column)}: {_duckdb_type(kind)}" for column, kind, _ in table.partitions)
+        source = f"read_parquet({file_list}, hive_partitioning = true, filename = true, hive_types = {{{hive_types}}})"
         if not with_mtime:
-            return f"create or replace view {_quote(table)} as select {', '.join([*casts, mtime])} from {source}"
+            return f"create or replace view {name} as select {', '.join([*casts, mtime])} from {source}"
         # Trino's Hive connector exposes each file's modification time; here it comes from the file system.
         mtimes = ", ".join(f"({_sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
         return (
-            f"create or replace view {_quote(table)} as select {', '.join(casts)}, m.modified as "
+            f"create or replace view {name} as select {', '.join(casts)}, m.modified as "
             f"{_quote(FILE_MODIFIED_TIME)} from {source} as t "
             f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
         )
@@ -171,22 +165,17 @@ class DuckDBEngine:
             files: list[Path] = []
             for location in self._locations(table):
                 files.extend(_visible_parquet_files(_local_path(location)))
-            log.info("%s: %d curated files", table, len(files))
+            log.info("%s: %d files", table, len(files))
             self._table_files[table] = files
         return self._table_files[table]
 
-    def _quarantine_view(self) -> str:
-        root = _local_path(self._quarantine_uri)
-        files = [f for d in sorted(root.glob("quarantine_date=*")) for f in _visible_parquet_files(d)]
-        if not files:
-            return (
-                f"create or replace view {QUARANTINE_TABLE} as select cast(null as VARCHAR) as quarantine_date limit 0"
-            )
-        file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
-        return (
-            f"create or replace view {QUARANTINE_TABLE} as select * from read_parquet({file_list}, "
-            "hive_partitioning = true, union_by_name = true, hive_types = {'quarantine_date': VARCHAR})"
-        )
+
+def needs_file_time(sql: str) -> bool:
+    """Whether a question reads when its rows' files were written (directly, or through a derived view)."""
+    if references_column(sql, FILE_MODIFIED_TIME):
+        return True
+    views = [derived_views()[name] for name in referenced_tables(sql) if name in derived_views()]
+    return any(CURATED_AT in view.columns for view in views) and references_column(sql, CURATED_AT)
 
 
 def _trino_like(table: pa.Table) -> pa.Table:
@@ -213,6 +202,7 @@ class TrinoEngine:
 
     def __init__(self, conn_id: str = "trino_default") -> None:
         self.conn_id = conn_id
+        self._registered: set[str] = set()
 
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         from airflow.providers.trino.hooks.trino import TrinoHook
@@ -221,6 +211,12 @@ class TrinoEngine:
         values = [parameters[name] for name in names]
         hook = TrinoHook(trino_conn_id=self.conn_id)
         with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
+            for view in self._unregistered_views(sql):
+                # Replaced once per engine (so per task): the view follows the catalog it was derived from.
+                log.info("registering view %s in the metastore (%d tables)", view.name, len(view.tables))
+                cursor.execute(view.create_sql("trino"))
+                cursor.fetchall()
+                self._registered.add(view.name)
             cursor.execute(text, values)
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]
@@ -230,6 +226,11 @@ class TrinoEngine:
 
     def close(self) -> None:
         """Nothing to release: each question opens and closes its own connection."""
+
+    def _unregistered_views(self, sql: str) -> list[DerivedView]:
+        views = derived_views()
+        names = sorted(referenced_tables(sql) & set(views) - self._registered)
+        return [views[name] for name in names]
 
 
 def engine_from_settings(settings: EventlakeSettings) -> QueryEngine:

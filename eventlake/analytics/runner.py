@@ -17,10 +17,11 @@ from typing import Any
 import pyarrow as pa
 
 from eventlake.analytics.checks import CheckResult, evaluate_checks
-from eventlake.analytics.engines import FILE_MODIFIED_TIME, QueryEngine
+from eventlake.analytics.engines import QueryEngine
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import Question
 from eventlake.analytics.sqltext import referenced_tables
+from eventlake.analytics.views import FILE_MODIFIED_TIME, input_tables
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.reports.render import report_html, result_files, summary_json
 from eventlake.reports.store import PublishedReport, ReportStore
@@ -143,7 +144,8 @@ def run_reports(
     """
     questions = list(questions)
     sources = {q.name: q.sql(sql_dir) for q in questions}
-    tables = set().union(*(referenced_tables(sql) for sql in sources.values())) if sources else set()
+    inputs_of = {name: input_tables(referenced_tables(sql)) for name, sql in sources.items()}
+    tables = set().union(*inputs_of.values())
     log.info("interval %s (%s): %d reports on %s", interval.label, interval.cadence, len(questions), engine.name)
     freshness = input_freshness(engine, tables, interval)
     total_rows = sum(f["rows"] for f in freshness.values())
@@ -151,7 +153,7 @@ def run_reports(
     published, failures = [], []
     for question in questions:
         result = answer(engine, question, sources[question.name], interval)
-        inputs = {t: freshness[t] for t in sorted(referenced_tables(sources[question.name])) if t in freshness}
+        inputs = {t: freshness[t] for t in sorted(inputs_of[question.name]) if t in freshness}
         if result.failed_checks:
             for check in result.failed_checks:
                 message = f"report {question.name} for {interval.id}: check {check.check} failed ({check.detail})"

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventlake.catalog.derive import curated_columns
+from eventlake.catalog.derive import QUARANTINE_COLUMNS, curated_columns
 from eventlake.catalog.types import Choice, EventType, Integer, Money, Text, Timestamp
-from eventlake.lake import HourPartition, curated_version_path
+from eventlake.lake import HourPartition, batch_file_name, curated_version_path
 
 _MICROS_PER_HOUR = 3_600_000_000
 
@@ -32,6 +32,7 @@ def _arrow_type(hive_type: str) -> pa.DataType:
         "int": pa.int32(),
         "bigint": pa.int64(),
         "timestamp": pa.timestamp("us", tz="UTC"),
+        "binary": pa.binary(),
     }[hive_type]
 
 
@@ -113,3 +114,32 @@ def write_curated_partition(
 
 def version_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def quarantine_arrow_schema() -> pa.Schema:
+    """Arrow schema of a quarantine data file (what the stream writes)."""
+    return pa.schema([(name, _arrow_type(kind)) for name, kind, _ in QUARANTINE_COLUMNS])
+
+
+def synthetic_quarantine(day: str, rows: int, rng: np.random.Generator) -> pa.Table:
+    """``rows`` quarantined messages with broker timestamps on ``day`` (``yyyy-MM-dd``)."""
+    start_us = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1_000_000)
+    columns = {
+        "kafka_topic": pa.array(["eventlake.game"] * rows),
+        "kafka_partition": pa.array(rng.integers(0, 3, rows).astype(np.int32)),
+        "kafka_offset": pa.array(np.arange(rows, dtype=np.int64)),
+        "kafka_timestamp": pa.array(np.sort(start_us + rng.integers(0, 24 * _MICROS_PER_HOUR, rows))),
+        "kafka_key": pa.array([None] * rows, pa.binary()),
+        "raw_value": pa.array([b"{not json"] * rows),
+        "error": pa.array(["not JSON"] * rows),
+    }
+    schema = quarantine_arrow_schema()
+    return pa.table([columns[name].cast(schema.field(name).type) for name in schema.names], schema=schema)
+
+
+def write_quarantine_partition(quarantine_root: Path, day: str, table: pa.Table, *, batch_id: int = 1) -> str:
+    """Write one quarantine file where the stream puts it; returns its partition's location."""
+    directory = quarantine_root / f"quarantine_date={day}"
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, directory / batch_file_name(batch_id, 0), compression="zstd")
+    return directory.as_uri()

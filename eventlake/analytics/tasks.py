@@ -7,12 +7,21 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from eventlake.analytics.intervals import ReportInterval, aligned_interval, intervals_from_partitions
+from eventlake.analytics.intervals import CADENCE_LENGTH, ReportInterval, aligned_interval, intervals_from_partitions
 
 if TYPE_CHECKING:
     from eventlake.settings import EventlakeSettings
 
 log = logging.getLogger(__name__)
+
+
+def analytics_dag_id(cadence: str) -> str:
+    """``run_analytics_hourly``, ``run_analytics_daily``: the DAG (and DAG file) of a cadence."""
+    return f"run_analytics_{cadence}"
+
+
+#: Every analytics DAG: runs of these may be read by whoever may read reports.
+ANALYTICS_DAG_IDS = tuple(analytics_dag_id(cadence) for cadence in CADENCE_LENGTH)
 
 
 def partitions_in_extra(extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -53,17 +62,31 @@ def report_interval(
 ) -> list[str]:
     """Answer, check and publish every question of the cadence for one interval; names published."""
     from eventlake.analytics.engines import engine_from_settings
+    from eventlake.analytics.inputs import register_quarantine_partitions
     from eventlake.analytics.questions import questions_for, sql_dir_of
     from eventlake.analytics.runner import run_reports
-    from eventlake.reports.store import ReportStore, reports_root
+    from eventlake.analytics.sqltext import referenced_tables
+    from eventlake.analytics.views import input_tables
+    from eventlake.catalog.derive import QUARANTINE_TABLE
+    from eventlake.reports.store import ReportStore
 
-    store = ReportStore(reports_root(settings.resolved_reports_uri))
+    questions = questions_for(cadence)
+    sql_dir = sql_dir_of(settings.repo_root)
+    if any(QUARANTINE_TABLE in input_tables(referenced_tables(q.sql(sql_dir))) for q in questions):
+        register_quarantine_partitions(settings)
+    store = ReportStore.from_settings(settings)
     engine = engine_from_settings(settings)
     try:
-        published = run_reports(
-            engine, store, questions_for(cadence), interval, sql_dir_of(settings.repo_root), run=run
-        )
+        published = run_reports(engine, store, questions, interval, sql_dir, run=run)
     finally:
         engine.close()
-    log.info("reports of %s are under %s", interval.id, store.root)
+    log.info("reports of %s are under %s", interval.id, store.uri)
     return [f"{p.question}/{p.interval_id}/{p.version}" for p in published]
+
+
+def report_interval_from_task(cadence: str, interval: Mapping[str, str], dag_id: str, run_id: str) -> list[str]:
+    """:func:`report_interval` for the ISO bounds ``resolve_intervals`` passed on, with the run's settings."""
+    from eventlake.settings import load_settings
+
+    window = ReportInterval(datetime.fromisoformat(interval["start"]), datetime.fromisoformat(interval["end"]))
+    return report_interval(load_settings(), cadence, window, {"dag_id": dag_id, "run_id": run_id})

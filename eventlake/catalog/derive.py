@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -152,11 +153,22 @@ def tagged_request_model(et: EventType) -> type[BaseModel]:
     return _tagged_request_model_cached(et.event_type)
 
 
+def _tagged_request() -> Any:
+    """The type of one request of any event type, discriminated on ``event_type``."""
+    union = Union[tuple(tagged_request_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
+    return Annotated[union, Field(discriminator="event_type")]
+
+
 @cache
 def tagged_request_adapter() -> TypeAdapter[Any]:
     """Validates one request of any event type, discriminated on ``event_type``."""
-    union = Union[tuple(tagged_request_model(et) for et in EVENT_TYPES)]  # type: ignore[valid-type]  # noqa: UP007
-    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+    return TypeAdapter(_tagged_request())
+
+
+@cache
+def tagged_batch_adapter() -> TypeAdapter[Any]:
+    """Validates a list of requests of any event types (the batch endpoint) in one call."""
+    return TypeAdapter(list[_tagged_request()])  # type: ignore[misc]
 
 
 def payload_from_text(et: EventType, values: dict[str, Any]) -> dict[str, Any]:
@@ -240,18 +252,75 @@ def spark_curated_schema(et: EventType, *, with_partitions: bool = False) -> Any
     )
 
 
-def hive_table_ddl(et: EventType, *, database: str, location: str) -> str:
-    """CREATE EXTERNAL TABLE statement (Spark SQL / HiveQL) of an event type's curated table."""
-    columns = ",\n  ".join(f"`{name}` {hive} COMMENT '{_sql_comment(doc)}'" for name, hive, doc in curated_columns(et))
-    partitions = ", ".join(f"`{name}` {hive}" for name, hive, _ in PARTITION_COLUMNS)
+#: The quarantine: every message the stream could not land, with its raw bytes (written by the stream).
+QUARANTINE_TABLE = "landing_quarantine"
+#: Columns of a quarantine file, in order (name, Hive type, description).
+QUARANTINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *LINEAGE_COLUMNS,
+    ("kafka_timestamp", "timestamp", "Broker timestamp of the message (UTC)."),
+    ("kafka_key", "binary", "Key of the message, as sent."),
+    ("raw_value", "binary", "The message, byte for byte as sent."),
+    ("error", "string", "Why it was not landed: the first rule it broke."),
+)
+#: Hive partition column of the quarantine (from the broker timestamp, so a replay files rows identically).
+QUARANTINE_PARTITION_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("quarantine_date", "string", "Date of kafka_timestamp, UTC, yyyy-MM-dd."),
+)
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """One external Parquet table of the lake as the metastore knows it."""
+
+    name: str
+    description: str
+    columns: tuple[tuple[str, str, str], ...]
+    partitions: tuple[tuple[str, str, str], ...]
+    properties: tuple[tuple[str, str], ...] = ()
+
+
+def curated_table(et: EventType) -> LakeTable:
+    """The curated table of an event type."""
+    return LakeTable(
+        et.table,
+        et.description,
+        tuple(curated_columns(et)),
+        PARTITION_COLUMNS,
+        (("eventlake.event_type", et.event_type), ("eventlake.schema_version", str(et.version))),
+    )
+
+
+def quarantine_table() -> LakeTable:
+    return LakeTable(
+        QUARANTINE_TABLE,
+        "Messages the stream could not land (malformed, unknown type or invalid), with their raw bytes.",
+        QUARANTINE_COLUMNS,
+        QUARANTINE_PARTITION_COLUMNS,
+    )
+
+
+def lake_tables() -> tuple[LakeTable, ...]:
+    """Every metastore table of the lake: one curated table per event type, then the quarantine."""
+    return (*(curated_table(et) for et in EVENT_TYPES), quarantine_table())
+
+
+def hive_ddl(table: LakeTable, *, database: str, location: str) -> str:
+    """CREATE EXTERNAL TABLE statement (Spark SQL / HiveQL) of a lake table."""
+    columns = ",\n  ".join(f"`{name}` {hive} COMMENT '{_sql_comment(doc)}'" for name, hive, doc in table.columns)
+    partitions = ", ".join(f"`{name}` {hive}" for name, hive, _ in table.partitions)
+    properties = ", ".join(f"'{key}'='{value}'" for key, value in table.properties)
     return (
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{et.table}` (\n  {columns}\n)\n"
-        f"COMMENT '{_sql_comment(et.description)}'\n"
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table.name}` (\n  {columns}\n)\n"
+        f"COMMENT '{_sql_comment(table.description)}'\n"
         f"PARTITIONED BY ({partitions})\n"
         f"STORED AS PARQUET\n"
-        f"LOCATION '{location}'\n"
-        f"TBLPROPERTIES ('eventlake.event_type'='{et.event_type}', 'eventlake.schema_version'='{et.version}')"
+        f"LOCATION '{location}'" + (f"\nTBLPROPERTIES ({properties})" if properties else "")
     )
+
+
+def hive_table_ddl(et: EventType, *, database: str, location: str) -> str:
+    """CREATE EXTERNAL TABLE statement (Spark SQL / HiveQL) of an event type's curated table."""
+    return hive_ddl(curated_table(et), database=database, location=location)
 
 
 def _sql_comment(text: str) -> str:

@@ -60,7 +60,11 @@ class Lake:
 
     @classmethod
     def from_settings(cls, settings: EventlakeSettings) -> Lake:
-        uri = settings.lake_uri
+        return cls.from_uri(settings, settings.lake_uri)
+
+    @classmethod
+    def from_uri(cls, settings: EventlakeSettings, uri: str) -> Lake:
+        """The file system of any lake URI (local, or S3 with the settings' endpoint and keys)."""
         if uri.startswith(("s3a://", "s3://")):
             scheme, _, rest = uri.partition("://")
             fs = pafs.S3FileSystem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -70,13 +71,16 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 class _Run:
-    def __init__(self, plan: LoadPlan, options: LoadOptions) -> None:
+    def __init__(self, plan: LoadPlan, options: LoadOptions, stop: threading.Event | None = None) -> None:
         self.plan = plan
         self.options = options
+        self.stop = stop
         self.source = plan.requests(options.clock or (lambda: datetime.now(UTC)))
         self.summary = LoadSummary(url=options.url, seed=plan.seed, started_at=datetime.now(UTC).isoformat())
         self.latencies: list[float] = []
         self.accepted: dict[str, PlannedRequest] = {}
+        #: Wall-clock time of each event id's first 202 (end-to-end latency is measured from it).
+        self.acknowledged_at: dict[str, float] = {}
         self.started = time.monotonic()
         self.issued_events = 0
         self.issued_requests = 0
@@ -86,6 +90,8 @@ class _Run:
         """The next request's events, or None when the count, duration or nothing is left."""
         options = self.options
         if options.count is not None and self.issued_events >= options.count:
+            return None
+        if self.stop is not None and self.stop.is_set():
             return None
         if options.duration_seconds is not None and time.monotonic() - self.started >= options.duration_seconds:
             return None
@@ -132,8 +138,9 @@ class _Run:
             summary.malformed_sent += planned.kind == "malformed"
             if status == 202:
                 summary.accepted += 1
-                if planned.event_id is not None:
-                    self.accepted.setdefault(planned.event_id, planned)
+                if planned.event_id is not None and planned.event_id not in self.accepted:
+                    self.accepted[planned.event_id] = planned
+                    self.acknowledged_at[planned.event_id] = time.time()
             elif 400 <= status < 500:
                 summary.rejected += 1
             else:
@@ -193,13 +200,14 @@ class _Run:
         if options.events_path is not None:
             options.events_path.parent.mkdir(parents=True, exist_ok=True)
             with options.events_path.open("wb") as out:
-                for planned in self.accepted.values():
+                for event_id, planned in self.accepted.items():
                     record = {
                         "event_id": planned.event_id,
                         "event_type": planned.event_type,
                         "user_id": planned.user_id,
                         "event_time": planned.event_time,
                         "payload": planned.payload,
+                        "acknowledged_at": datetime.fromtimestamp(self.acknowledged_at[event_id], UTC).isoformat(),
                     }
                     out.write(orjson.dumps(record) + b"\n")
             summary.events_path = str(options.events_path)
@@ -209,6 +217,9 @@ class _Run:
         return summary
 
 
-def run_load(plan: LoadPlan, options: LoadOptions) -> LoadSummary:
-    """Send the plan's requests as the options say; the summary (also written as JSON if asked)."""
-    return asyncio.run(_Run(plan, options).run())
+def run_load(plan: LoadPlan, options: LoadOptions, stop: threading.Event | None = None) -> LoadSummary:
+    """Send the plan's requests as the options say, or until ``stop`` is set (from another thread).
+
+    Returns the summary (also written as JSON if asked); requests in flight when ``stop`` is set finish.
+    """
+    return asyncio.run(_Run(plan, options, stop).run())

@@ -63,7 +63,9 @@ def chart_svg(table: pa.Table, chart: Chart, title: str) -> str:
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.fonttype"] = "none"
-    rows = table.to_pylist()
+    # Only what is drawn becomes Python objects: bars show the first rows, lines need three columns.
+    drawn = table.select(list(dict.fromkeys(c for c in (chart.x, *chart.y, chart.series) if c)))
+    rows = (drawn.slice(0, chart.top) if chart.kind == "bar" else drawn).to_pylist()
     figure, axes = plt.subplots(figsize=(9, 4))
     try:
         if chart.kind == "line":

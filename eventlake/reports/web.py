@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
-from eventlake.reports.store import ReportNotFoundError, ReportStore, reports_root
+from eventlake.analytics.tasks import ANALYTICS_DAG_IDS
+from eventlake.reports.store import ReportFile, ReportNotFoundError, ReportStore
 
-ANALYTICS_DAG_IDS = ("run_analytics_daily", "run_analytics_hourly")
 URL_PREFIX = "/eventlake-reports"
 _MEDIA_TYPES = {
     "report.html": "text/html; charset=utf-8",
@@ -28,6 +28,7 @@ _MEDIA_TYPES = {
     "result.csv": "text/csv; charset=utf-8",
     "result.parquet": "application/vnd.apache.parquet",
 }
+_CHUNK_BYTES = 1 << 20
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2330}table{border-collapse:collapse}"
     "th,td{border:1px solid #ccd;padding:.2rem .6rem;text-align:left}th{background:#eef}h2{margin-top:1.4rem}"
@@ -62,7 +63,7 @@ def require_reader(user: Annotated[Any, Depends(_airflow_user)]) -> Any:
 def _store_from_settings() -> ReportStore:
     from eventlake.settings import load_settings
 
-    return ReportStore(reports_root(load_settings().resolved_reports_uri))
+    return ReportStore.from_settings(load_settings())
 
 
 def _page(title: str, body: str) -> HTMLResponse:
@@ -74,6 +75,12 @@ def _page(title: str, body: str) -> HTMLResponse:
 
 def _not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no such report: {what}")
+
+
+def _chunks(reports: ReportStore, found: ReportFile) -> Iterator[bytes]:
+    with reports.open(found) as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            yield bytes(chunk)
 
 
 def create_app(store: Callable[[], ReportStore] = _store_from_settings) -> FastAPI:
@@ -126,24 +133,31 @@ def create_app(store: Callable[[], ReportStore] = _store_from_settings) -> FastA
         return _page(title, f'<p><a href="../../">All reports</a></p><h1>{html.escape(title)}</h1><ul>{items}</ul>')
 
     @app.get("/reports/{question}/{interval_id}/", response_class=HTMLResponse)
-    def report(question: str, interval_id: str) -> FileResponse:
+    def report(question: str, interval_id: str) -> Response:
         """The report page: chart, table, checks, freshness, downloads."""
         return file(question, interval_id, "report.html")
 
     @app.get("/reports/{question}/{interval_id}/{name}")
-    def file(question: str, interval_id: str, name: str) -> FileResponse:
+    def file(question: str, interval_id: str, name: str) -> Response:
         """One file of a published report (CSV and Parquet download as attachments)."""
+        reports = store()
         try:
-            path = store().file(question, interval_id, name)
+            found = reports.file(question, interval_id, name)
         except ReportNotFoundError:
             raise _not_found(f"{question}/{interval_id}/{name}") from None
         attachment = name.startswith("result.")
-        return FileResponse(
-            path,
-            media_type=_MEDIA_TYPES[name],
-            filename=f"{question}-{interval_id}-{name}" if attachment else None,
-            content_disposition_type="attachment" if attachment else "inline",
-        )
+        filename = f"{question}-{interval_id}-{name}" if attachment else None
+        if found.local_path is not None:
+            return FileResponse(
+                found.local_path,
+                media_type=_MEDIA_TYPES[name],
+                filename=filename,
+                content_disposition_type="attachment" if attachment else "inline",
+            )
+        headers = {"content-length": str(found.size)}
+        if filename:
+            headers["content-disposition"] = f'attachment; filename="{filename}"'
+        return StreamingResponse(_chunks(reports, found), media_type=_MEDIA_TYPES[name], headers=headers)
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_reports(dag_id: str, run_id: str) -> HTMLResponse:

@@ -9,7 +9,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from eventlake.stack.services import (
     build_services,
     hive_conf_dir,
     java_binary,
-    s3rver_dir,
+    prepare_spark_home,
     venv_bin,
 )
 from eventlake.stack.supervisor import Supervisor, config_path, render_config
@@ -84,11 +83,6 @@ def preflight(settings: EventlakeSettings, services: list[Service]) -> None:
             "java: no Java runtime found (the metastore and Spark need Java 17).\n"
             "  fix: install it (Debian: `apt-get install -y openjdk-17-jre-headless`) or set JAVA_HOME."
         )
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise StackError(
-            "broker-storage: Node.js and npm are needed for the broker's local S3 storage (s3rver).\n"
-            "  fix: install them (Debian: `apt-get install -y nodejs npm`)."
-        )
     for service in services:
         for port in service.ports:
             if health.port_free("127.0.0.1", port):
@@ -137,28 +131,8 @@ def prepare(settings: EventlakeSettings) -> None:
     passwords = settings.airflow_home / "passwords.json"
     passwords.write_text(settings.simple_auth_manager_passwords())
     passwords.chmod(0o600)
-    install_s3rver(settings)
+    prepare_spark_home(settings)
     migrate_airflow_db(settings)
-
-
-def install_s3rver(settings: EventlakeSettings) -> None:
-    target = s3rver_dir(settings)
-    source = Path(__file__).parent / "s3rver"
-    lock = (source / "package-lock.json").read_text()
-    installed_lock = target / "package-lock.json"
-    installed = (target / "node_modules" / ".bin" / "s3rver").exists() and installed_lock.exists()
-    if installed and installed_lock.read_text() == lock:
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source / "package.json", target / "package.json")
-    shutil.copy(source / "package-lock.json", target / "package-lock.json")
-    say("  installing the broker's storage server (npm ci s3rver)...")
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=target,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def migrate_airflow_db(settings: EventlakeSettings) -> None:

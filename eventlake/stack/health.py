@@ -33,9 +33,12 @@ def port_free(host: str, port: int) -> bool:
 
 
 def check_broker_storage(settings: EventlakeSettings) -> tuple[bool, str]:
-    url = f"http://127.0.0.1:{settings.broker_storage_port}/"
+    """The broker's bucket answers a HEAD (the server is up and has loaded its index)."""
+    from eventlake.stack.services import BROKER_BUCKET
+
+    url = f"http://127.0.0.1:{settings.broker_storage_port}/{BROKER_BUCKET}"
     try:
-        response = httpx.get(url, timeout=2)
+        response = httpx.head(url, timeout=2)
     except httpx.HTTPError as error:
         return False, f"{url}: {error}"
     return response.status_code == 200, f"{url} -> HTTP {response.status_code}"

@@ -81,29 +81,81 @@ def host_port(address: str, default_port: int) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or default_port
 
 
-def s3rver_dir(settings: EventlakeSettings) -> Path:
-    return settings.home / "tools" / "s3rver"
+#: Bucket of the broker's storage (Tansu's ``s3://tansu/``).
+BROKER_BUCKET = "tansu"
 
 
-def broker_storage_env(settings: EventlakeSettings) -> dict[str, str]:
-    """Credentials of the local S3 server behind the broker (s3rver's fixed development keys)."""
+def broker_storage_command(directory: Path, port: int, *, fsync: bool = False) -> list[str]:
+    """Command line of the broker's storage: the project's S3 server (eventlake.stack.object_server)."""
+    command = [sys.executable, "-m", "eventlake.stack.object_server", "--directory", str(directory)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--bucket", BROKER_BUCKET]
+    return [*command, "--fsync"] if fsync else command
+
+
+def broker_storage_env(port: int) -> dict[str, str]:
+    """What the broker's S3 client needs to reach its storage (which does not check credentials)."""
     return {
-        "AWS_ACCESS_KEY_ID": "S3RVER",
-        "AWS_SECRET_ACCESS_KEY": "S3RVER",
+        "AWS_ACCESS_KEY_ID": "eventlake",
+        "AWS_SECRET_ACCESS_KEY": "eventlake",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT": f"http://127.0.0.1:{settings.broker_storage_port}",
+        "AWS_ENDPOINT": f"http://127.0.0.1:{port}",
         "AWS_ALLOW_HTTP": "true",
     }
+
+
+def broker_command(host: str, port: int, *, storage: str = f"s3://{BROKER_BUCKET}/") -> list[str]:
+    """Command line of the Tansu broker listening (and advertised) on host:port."""
+    listener = f"tcp://{host}:{port}"
+    return [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        listener,
+        "--advertised-listener-url",
+        listener,
+        "--storage-engine",
+        storage,
+    ]
 
 
 def hive_conf_dir(settings: EventlakeSettings) -> Path:
     return settings.home / "conf" / "hive"
 
 
+def spark_home(settings: EventlakeSettings) -> Path:
+    """SPARK_HOME of the embedded cluster: pyspark's package without ``python/lib/pyspark.zip``.
+
+    Spark puts ``SPARK_HOME/python/lib/pyspark.zip`` first on every Python worker's and driver's path,
+    and Python compiles a zip's sources on every import (zips get no bytecode cache): about 1 s of CPU
+    per Python worker start here, 5x the import of the installed package. Without the zip, workers
+    import the venv's byte-compiled pyspark, the same version. See :func:`prepare_spark_home`.
+    """
+    return settings.home / "spark-home"
+
+
+#: What Spark's launcher scripts and JVMs read under SPARK_HOME (linked from pyspark's package).
+SPARK_HOME_ENTRIES = ("bin", "sbin", "jars")
+
+
+def prepare_spark_home(settings: EventlakeSettings) -> Path:
+    """Create (or repair) :func:`spark_home`: links to pyspark's bin, sbin and jars, an empty python/lib."""
+    home = spark_home(settings)
+    source = pyspark_home()
+    home.mkdir(parents=True, exist_ok=True)
+    for name in SPARK_HOME_ENTRIES:
+        link = home / name
+        if link.is_symlink() and link.resolve() == (source / name).resolve():
+            continue
+        link.unlink(missing_ok=True)
+        link.symlink_to(source / name, target_is_directory=True)
+    (home / "python" / "lib").mkdir(parents=True, exist_ok=True)
+    return home
+
+
 def spark_env(settings: EventlakeSettings) -> dict[str, str]:
     """What every Spark process (master, worker, drivers, executors) needs."""
     env = {
-        "SPARK_HOME": str(pyspark_home()),
+        "SPARK_HOME": str(spark_home(settings)),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOG_DIR": str(settings.log_dir / "spark"),
@@ -167,7 +219,6 @@ def base_env(settings: EventlakeSettings) -> dict[str, str]:
 def build_services(settings: EventlakeSettings) -> list[Service]:
     """Every service of the embedded stack, in start order."""
     bin_dir = venv_bin()
-    spark_home = pyspark_home()
     spark_host, spark_port = host_port(settings.spark_master_url, 7077)
     broker_host, broker_port = host_port(settings.kafka_bootstrap_servers, 9092)
     _, metastore_port = host_port(settings.metastore_uri, 9083)
@@ -175,19 +226,10 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
     services = [
         Service(
             name="broker-storage",
-            description="Local disk-backed S3 server (s3rver) that makes the broker durable",
-            command=[
-                str(s3rver_dir(settings) / "node_modules" / ".bin" / "s3rver"),
-                "--directory",
-                str(settings.home / "broker-storage"),
-                "--address",
-                "127.0.0.1",
-                "--port",
-                str(settings.broker_storage_port),
-                "--configure-bucket",
-                "tansu",
-                "--silent",
-            ],
+            description="Local disk-backed S3 server (eventlake.stack.object_server) that makes the broker durable",
+            command=broker_storage_command(
+                settings.home / "broker-storage", settings.broker_storage_port, fsync=settings.broker_storage_fsync
+            ),
             ports=(settings.broker_storage_port,),
             priority=10,
             start_timeout=30,
@@ -195,17 +237,8 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
         Service(
             name="broker",
             description="Kafka-protocol broker (Tansu) on durable s3:// storage",
-            command=[
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                f"tcp://{broker_host}:{broker_port}",
-                "--advertised-listener-url",
-                f"tcp://{broker_host}:{broker_port}",
-                "--storage-engine",
-                "s3://tansu/",
-            ],
-            env={**broker_storage_env(settings), "RUST_LOG": "warn"},
+            command=broker_command(broker_host, broker_port),
+            env={**broker_storage_env(settings.broker_storage_port), "RUST_LOG": "warn"},
             ports=(broker_port,),
             priority=20,
             start_timeout=30,
@@ -219,7 +252,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
                 "-Dlog4j2.contextSelector=org.apache.logging.log4j.core.selector.ClassLoaderContextSelector",
                 "-Dderby.system.home=" + str(settings.home / "metastore"),
                 "-cp",
-                f"{hive_conf_dir(settings)}:{spark_home / 'jars'}/*",
+                f"{hive_conf_dir(settings)}:{pyspark_home() / 'jars'}/*",
                 "org.apache.hadoop.hive.metastore.HiveMetaStore",
                 "-p",
                 str(metastore_port),
@@ -233,7 +266,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             name="spark-master",
             description="Spark standalone master",
             command=[
-                str(spark_home / "bin" / "spark-class"),
+                str(spark_home(settings) / "bin" / "spark-class"),
                 "org.apache.spark.deploy.master.Master",
                 "--host",
                 spark_host,
@@ -251,7 +284,7 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
             name="spark-worker",
             description="Spark standalone worker",
             command=[
-                str(spark_home / "bin" / "spark-class"),
+                str(spark_home(settings) / "bin" / "spark-class"),
                 "org.apache.spark.deploy.worker.Worker",
                 settings.spark_master_url,
                 "--host",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from eventlake.catalog import EVENT_TYPES, EventType
+from eventlake.catalog.derive import QUARANTINE_COLUMNS as CATALOG_QUARANTINE_COLUMNS
 from eventlake.catalog.derive import USER_ID_PATTERN
 from eventlake.catalog.types import Choice, Integer, Money, Text, Timestamp
 
@@ -47,16 +48,8 @@ LANDING_COLUMNS = (
     "kafka_partition",
     "kafka_offset",
 )
-#: Columns of a quarantine file, in order.
-QUARANTINE_COLUMNS = (
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "kafka_key",
-    "raw_value",
-    "error",
-)
+#: Columns of a quarantine file, in order (declared with the quarantine table in the catalog).
+QUARANTINE_COLUMNS = tuple(name for name, _, _ in CATALOG_QUARANTINE_COLUMNS)
 #: Columns of :func:`route_events`' output: every landing and quarantine column, the routing key and
 #: the landing partition columns. ``error`` is null exactly for rows that land.
 ROUTED_COLUMNS = tuple(dict.fromkeys((*LANDING_COLUMNS, *QUARANTINE_COLUMNS, "event_date", "event_hour")))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from analytics_helpers import create_lake_tables
 
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.synthetic import synthetic_events, version_now, write_curated_partition
+from eventlake.catalog.derive import lake_tables
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.lake import hours_between
 from eventlake.settings import EventlakeSettings, load_settings
@@ -27,24 +30,18 @@ def analytics_stack(request: pytest.FixtureRequest) -> Iterator[EventlakeSetting
 
 
 def ensure_tables(settings: EventlakeSettings) -> None:
-    """Create the curated tables in the stack's metastore if the bootstrap has not (Spark, local[1])."""
+    """Create the lake tables in the stack's metastore if the bootstrap has not."""
+    from pymetastore.hive_metastore.ttypes import NoSuchObjectException
+
     from eventlake.metastore import connect
 
     with connect(settings) as client:
         try:
-            missing = {et.table for et in EVENT_TYPES} - set(client.tables())
-        except Exception:  # the database itself may not exist yet
-            missing = {et.table for et in EVENT_TYPES}
-    if not missing:
-        return
-    from eventlake.metastore import create_tables
-    from eventlake.spark import spark_session
-
-    spark = spark_session(settings, "analytics-test-create-tables", master="local[1]")
-    try:
-        create_tables(spark, settings)
-    finally:
-        spark.stop()
+            missing = {table.name for table in lake_tables()} - set(client.tables())
+        except NoSuchObjectException:  # the database itself does not exist yet
+            missing = {table.name for table in lake_tables()}
+    if missing:
+        create_lake_tables(settings)
 
 
 def seed_curated(
@@ -52,11 +49,11 @@ def seed_curated(
 ) -> dict[str, list[dict]]:
     """Write synthetic curated partitions for every hour of ``interval``, publish them in the metastore,
     and return the rows written per table (the truth the reports are checked against)."""
+    from eventlake.compaction.storage import Lake
     from eventlake.metastore import connect
-    from eventlake.reports.store import reports_root
 
     ensure_tables(settings)
-    curated = reports_root(settings.curated_uri)  # a local folder URI, like the reports'
+    curated = Path(Lake.from_settings(settings).curated)  # the embedded stack's lake is a local folder
     rng = np.random.default_rng(seed)
     version = version_now()
     written_rows: dict[str, list[dict]] = {}

@@ -38,13 +38,20 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+#: The machine is shared and loaded: the UI's first page (several MB of JavaScript) may take long.
+PAGE_TIMEOUT_MS = 120_000
+
+
 def login(browser, settings, username: str, password: str):
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
     page.goto(f"{settings.airflow_url}/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.locator("button[type=submit]").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+    page.wait_for_url(lambda url: "/auth/login" not in url)
     return page
 
 
@@ -83,7 +90,7 @@ def open_purchases_report_in(frame) -> None:
 
 
 def assert_report_shown(frame, revenue: Decimal) -> None:
-    frame.locator("figure.chart svg").first.wait_for(timeout=30_000)
+    frame.locator("figure.chart svg").first.wait_for()
     assert frame.locator("h1").first.inner_text() == PURCHASES_TITLE
     assert frame.locator(f"table.result td:text-is('{revenue}')").count() == 1, f"revenue {revenue} not in the table"
 
@@ -128,7 +135,7 @@ def test_admin_triggers_the_report_and_both_roles_read_it(analytics_stack, seed_
 
     # The task's log says what was published.
     admin.goto(f"{settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}/tasks/publish_reports/mapped/0")
-    admin.get_by_text("published game_purchases_by_item").first.wait_for(timeout=60_000)
+    admin.get_by_text("published game_purchases_by_item").first.wait_for()
     shot(admin, "02-admin-task-log")
 
     # The report through the navigation: Browse -> Reports -> the report.
@@ -136,7 +143,7 @@ def test_admin_triggers_the_report_and_both_roles_read_it(analytics_stack, seed_
     admin.get_by_role("button", name="Browse").click()
     admin.get_by_role("menuitem", name="Reports").click()
     frame = admin.frame_locator("iframe").first
-    frame.locator("h1", has_text="eventlake reports").wait_for(timeout=30_000)
+    frame.locator("h1", has_text="eventlake reports").wait_for()
     frame.locator(f"a[href='reports/game_purchases_by_item/{interval.id}/']").click()
     assert_report_shown(frame, revenue)
     shot(admin, "03-admin-report-via-navigation")
@@ -145,7 +152,7 @@ def test_admin_triggers_the_report_and_both_roles_read_it(analytics_stack, seed_
     admin.goto(f"{settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}")
     admin.get_by_role("link", name="Report", exact=True).click()
     frame = admin.frame_locator("iframe").first
-    frame.locator("h1", has_text="Reports of run_analytics_daily").wait_for(timeout=30_000)
+    frame.locator("h1", has_text="Reports of run_analytics_daily").wait_for()
     shot(admin, "04-admin-run-tab")
     frame.get_by_role("link", name=PURCHASES_TITLE).click()
     assert_report_shown(frame, revenue)

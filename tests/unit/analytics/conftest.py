@@ -6,14 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from eventlake.analytics.engines import DuckDBEngine
-from eventlake.analytics.synthetic import synthetic_events, write_curated_partition
+from eventlake.analytics.synthetic import (
+    synthetic_events,
+    synthetic_quarantine,
+    write_curated_partition,
+    write_quarantine_partition,
+)
+from eventlake.catalog.derive import QUARANTINE_TABLE
 from eventlake.catalog.events import EVENT_TYPES
-from eventlake.lake import HourPartition
+from eventlake.lake import HourPartition, hidden_batch_file_name
 
 HOURS = (
     HourPartition("2026-11-23", 22),
@@ -29,10 +34,9 @@ class FixtureLake:
     root: Path
     locations: dict[str, list[str]]
     rows: dict[str, list[dict]]
-    quarantine_uri: str
 
     def engine(self) -> DuckDBEngine:
-        return DuckDBEngine(lambda table: self.locations.get(table, []), self.quarantine_uri)
+        return DuckDBEngine(lambda table: self.locations.get(table, []))
 
 
 def build_lake(root: Path, seed: int = 7, rows_per_hour: int = 40) -> FixtureLake:
@@ -52,14 +56,11 @@ def build_lake(root: Path, seed: int = 7, rows_per_hour: int = 40) -> FixtureLak
             pq.write_table(table.slice(0, 3), written.directory / "_part-tmp.parquet")
     quarantine = root / "landing" / "quarantine"
     for day, count in QUARANTINED.items():
-        folder = quarantine / f"quarantine_date={day}"
-        folder.mkdir(parents=True)
-        pq.write_table(
-            pa.table({"raw": ["{bad"] * count, "reason": ["invalid json"] * count}),
-            folder / "batch-000000000001-0000.parquet",
-        )
-        pq.write_table(pa.table({"raw": ["x"], "reason": ["hidden"]}), folder / "_batch-000000000002-0000.parquet")
-    return FixtureLake(root, locations, rows, quarantine.as_uri())
+        location = write_quarantine_partition(quarantine, day, synthetic_quarantine(day, count, rng))
+        locations.setdefault(QUARANTINE_TABLE, []).append(location)
+        hidden = synthetic_quarantine(day, 1, rng)  # a batch not committed yet: must never be read
+        pq.write_table(hidden, quarantine / f"quarantine_date={day}" / hidden_batch_file_name(2, 0))
+    return FixtureLake(root, locations, rows)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
+from eventlake.analytics.engines import DuckDBEngine
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import question_by_name
+from eventlake.analytics.synthetic import synthetic_events, write_curated_partition
+from eventlake.catalog.derive import get_event_type
+from eventlake.lake import HourPartition
 from eventlake.settings import REPO_ROOT
 
 from .conftest import QUARANTINED, FixtureLake
@@ -293,8 +299,43 @@ def test_an_interval_without_data_gives_empty_results(engine) -> None:
 
 
 def test_tables_without_partitions_read_as_empty(tmp_path) -> None:
-    from eventlake.analytics.engines import DuckDBEngine
-
-    engine = DuckDBEngine(lambda table: [], (tmp_path / "quarantine").as_uri())
+    engine = DuckDBEngine(lambda table: [])
     assert run(engine, "platform_events_per_type_per_hour") == []
     assert run(engine, "platform_quarantine_rate") == []
+
+
+def _accounts(et_name: str, events: list[tuple[str, datetime]]) -> pa.Table:
+    """Synthetic rows of a bank account event type with the given (account_id, event_time) pairs."""
+    et = get_event_type(et_name)
+    hour = HourPartition(events[0][1].strftime("%Y-%m-%d"), events[0][1].hour)
+    table = synthetic_events(et, hour, len(events), np.random.default_rng(1))
+    table = table.set_column(table.schema.get_field_index("account_id"), "account_id", pa.array([a for a, _ in events]))
+    times = pa.array([t for _, t in events], pa.timestamp("us", tz="UTC"))
+    return table.set_column(table.schema.get_field_index("event_time"), "event_time", times)
+
+
+def test_account_retention_counts_an_opening_only_if_a_closing_follows_it(tmp_path) -> None:
+    at = lambda hour, minute: datetime(2026, 11, 24, hour, minute, tzinfo=UTC)  # noqa: E731
+    opened = [("a", at(1, 0)), ("b", at(1, 10)), ("c", at(1, 20)), ("d", at(1, 30)), ("d", at(1, 50)), ("e", at(1, 5))]
+    closed = [("a", at(1, 40)), ("b", at(1, 1)), ("c", at(1, 21)), ("c", at(1, 59)), ("d", at(1, 40))]
+    locations = {}
+    for name, events in (("bank.account_opened", opened), ("bank.account_closed", closed)):
+        et = get_event_type(name)
+        hour = HourPartition("2026-11-24", 1)
+        locations[et.table] = [write_curated_partition(tmp_path, et, hour, _accounts(name, events)).location]
+    engine = DuckDBEngine(lambda table: locations.get(table, []))
+    try:
+        got = run(engine, "bank_account_retention")
+    finally:
+        engine.close()
+    # a: closed after; b: closed only before it opened; c: closed twice after; d: its first opening precedes
+    # the closing (the second does not); e: never closed.
+    assert got == [
+        {
+            "activity_day": DAY.start.date(),
+            "accounts_opened": 6,
+            "accounts_closed": 5,
+            "net_accounts": 1,
+            "opened_then_closed": 3,
+        }
+    ]

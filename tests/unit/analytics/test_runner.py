@@ -28,13 +28,9 @@ def test_every_daily_question_is_published_with_its_files(engine, tmp_path, capl
     published = run_reports(engine, store, questions_for("daily"), DAY, SQL_DIR, run=RUN)
     assert [p.question for p in published] == [q.name for q in questions_for("daily")]
     for report in published:
-        assert {p.name for p in report.directory.iterdir()} == {
-            "report.html",
-            "summary.json",
-            "result.csv",
-            "result.parquet",
-        }
-        summary = json.loads((report.directory / "summary.json").read_text())
+        files = store.version_files(report)
+        assert set(files) == {"report.html", "summary.json", "result.csv", "result.parquet"}
+        summary = json.loads(files["summary.json"])
         assert summary["interval"] == {
             "id": DAY.id,
             "start": DAY.start.isoformat(),
@@ -51,7 +47,7 @@ def test_every_daily_question_is_published_with_its_files(engine, tmp_path, capl
     purchases = store.summary("game_purchases_by_item", DAY.id)["input_freshness"]["game_item_purchased"]
     assert purchases["rows"] > 0
     assert purchases["latest_event_time"].startswith("2026-11-24T13:")
-    assert "<svg" in store.file("game_purchases_by_item", DAY.id, "report.html").read_text()
+    assert b"<svg" in store.read("game_purchases_by_item", DAY.id, "report.html")
     index = store.index()
     assert {(e["question"], e["interval_id"]) for e in index} == {(q.name, DAY.id) for q in questions_for("daily")}
     assert any("published game_purchases_by_item" in r.getMessage() for r in caplog.records)
@@ -62,10 +58,11 @@ def test_an_interval_without_data_gives_an_empty_report_that_says_so(engine, tmp
     published = run_reports(engine, store, questions_for("hourly"), EMPTY_DAY, SQL_DIR, run=RUN)
     assert len(published) == len(questions_for("hourly"))
     for report in published:
-        summary = json.loads((report.directory / "summary.json").read_text())
+        files = store.version_files(report)
+        summary = json.loads(files["summary.json"])
         assert summary["row_count"] == 0
         assert summary["empty"] is True
-        page = (report.directory / "report.html").read_text()
+        page = files["report.html"].decode()
         assert "No data in this interval" in page
 
 
@@ -92,7 +89,7 @@ def test_a_rerun_replaces_the_published_version(engine, tmp_path) -> None:
     second = run_reports(engine, store, [question], DAY, SQL_DIR, run=RUN)[0]
     assert second.version > first.version
     assert store.current(question.name, DAY.id).version == second.version
-    assert (first.directory / "result.csv").read_bytes() == (second.directory / "result.csv").read_bytes()
+    assert store.version_files(first)["result.csv"] == store.version_files(second)["result.csv"]
 
 
 def test_intervals_of_a_scheduled_run_are_its_data_interval() -> None:

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlglot import exp as sqlglot_exp
 
 from eventlake.analytics.questions import QUESTIONS, question_by_name
 from eventlake.analytics.sqltext import parameter_names, parse, referenced_tables, to_duckdb, to_qmark
+from eventlake.analytics.views import derived_views, input_tables
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.settings import REPO_ROOT
 
@@ -58,12 +60,32 @@ def test_sqlfluff_passes_on_every_file() -> None:
 @pytest.mark.parametrize("name", ["platform_events_per_type_per_hour", "platform_landing_to_curated_delay"])
 def test_platform_questions_cover_every_curated_table(name: str) -> None:
     tables = referenced_tables(question_by_name(name).sql(SQL_DIR))
-    assert tables == {et.table for et in EVENT_TYPES}
+    assert tables == {"curated_events"}, "per-type copies belong in the derived view, not in sql/"
+    assert input_tables(tables) == {et.table for et in EVENT_TYPES}
 
 
 def test_quarantine_rate_covers_every_table_and_the_quarantine() -> None:
     tables = referenced_tables(question_by_name("platform_quarantine_rate").sql(SQL_DIR))
-    assert tables == {et.table for et in EVENT_TYPES} | {"landing_quarantine"}
+    assert input_tables(tables) == {et.table for et in EVENT_TYPES} | {"landing_quarantine"}
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.stem)
+def test_no_file_repeats_a_per_table_block(path: Path) -> None:
+    tables = referenced_tables(path.read_text())
+    assert len(tables - set(derived_views())) <= 2, "a question over many tables reads a derived view"
+
+
+def test_curated_events_has_one_branch_per_event_type_with_the_same_columns() -> None:
+    view = derived_views()["curated_events"]
+    assert view.tables == {et.table for et in EVENT_TYPES}
+    tree = parse(view.sql)
+    selects = list(tree.find_all(sqlglot_exp.Select))
+    assert len(selects) == len(EVENT_TYPES)
+    assert {tuple(s.named_selects) for s in selects} == {view.columns}
+    domains = {s.selects[view.columns.index("event_domain")].this.name for s in selects}
+    assert domains == {et.domain for et in EVENT_TYPES}
+    for dialect in ("trino", "duckdb", "spark"):
+        assert view.create_sql(dialect).lower().startswith("create or replace view curated_events as select")
 
 
 def test_qmark_keeps_order_and_repeats() -> None:

@@ -9,6 +9,7 @@ import pytest
 from eventlake.analytics.engines import TrinoEngine, engine_from_settings
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import question_by_name
+from eventlake.analytics.views import derived_views
 from eventlake.settings import REPO_ROOT, load_settings
 
 DAY = ReportInterval(datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC))
@@ -18,7 +19,7 @@ class FakeCursor:
     def __init__(self, rows, description) -> None:
         self.rows, self.description, self.executed, self.fetched, self.closed = rows, description, [], False, False
 
-    def execute(self, sql, params) -> None:
+    def execute(self, sql, params=None) -> None:
         self.executed.append((sql, params))
 
     def fetchall(self):
@@ -92,3 +93,17 @@ def test_settings_choose_the_engine(tmp_path) -> None:
     duck = engine_from_settings(load_settings(query_engine="duckdb", home=tmp_path))
     assert duck.name == "duckdb"
     duck.close()
+
+
+def test_a_derived_view_is_registered_once_before_the_first_question_that_reads_it(fake_trino) -> None:
+    fake_trino["cursor"] = FakeCursor([("game.paid", 3)], [("event_type",), ("events",)])
+    engine = TrinoEngine()
+    events_sql = question_by_name("platform_events_per_type_per_hour").sql(REPO_ROOT / "sql")
+    engine.run(events_sql, DAY.parameters())
+    engine.run(question_by_name("platform_landing_to_curated_delay").sql(REPO_ROOT / "sql"), DAY.parameters())
+    engine.run(question_by_name("game_purchases_by_item").sql(REPO_ROOT / "sql"), DAY.parameters())
+    statements = [text for text, _ in fake_trino["cursor"].executed]
+    assert statements[0] == derived_views()["curated_events"].create_sql("trino")
+    assert statements[0].startswith("CREATE OR REPLACE VIEW curated_events AS SELECT")
+    assert len(statements) == 4
+    assert sum("curated_events" in text for text in statements[1:]) == 2

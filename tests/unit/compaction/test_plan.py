@@ -111,3 +111,10 @@ def test_only_a_first_compaction_of_an_hour_reads_every_visible_file():
     by_hour = {task.hour: task for task in plan([landed(H9, 1), landed(H9, 2), landed(H10, 3)], published).tasks}
     assert by_hour[H10].all_visible
     assert not by_hour[H9].all_visible
+
+
+def test_earlier_hours_never_compacted_are_taken_by_the_next_run():
+    # The scheduler was down over 09:00-10:00: the 11:00 run compacts hour 9 too (no catchup queue needed).
+    files = [landed(H9, 1), landed(H10, 2)]
+    result = plan(files, start=H10.start)
+    assert [(t.hour, t.late, t.previous) for t in result.tasks] == [(H9, True, None), (H10, False, None)]

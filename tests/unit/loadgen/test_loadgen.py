@@ -130,3 +130,16 @@ def test_batch_mode_sends_malformed_requests_singly_as_planned() -> None:
     path, body, content_type = run._request([malformed])
 
     assert (path, body, content_type) == (malformed.path, malformed.body, malformed.content_type)
+
+
+def test_a_stop_event_ends_an_open_ended_load_and_keeps_its_summary(server: tuple[str, MemoryPublisher]) -> None:
+    url, publisher = server
+    stop = threading.Event()
+    options = LoadOptions(url=url, count=None, duration_seconds=600, rate_per_second=400, concurrency=4, progress=False)
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    summary = run_load(LoadPlan(seed=9), options, stop=stop)
+    timer.join()
+    assert 0 < summary.sent_events < 2_000, "sent for about a second at 400 events/s, then stopped"
+    assert summary.elapsed_seconds < 30
+    assert set(summary.accepted_event_ids) <= {orjson.loads(m.value)["event_id"] for m in publisher.messages}

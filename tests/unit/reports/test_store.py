@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from eventlake.reports.store import ReportNotFoundError, ReportStore, reports_root
+from eventlake.reports.store import ReportNotFoundError, ReportStore
+from eventlake.settings import load_settings
 
 INTERVAL = "20261124T0000Z--20261125T0000Z"
 
@@ -27,10 +28,10 @@ def summary(run_id: str) -> bytes:
 def test_publish_then_republish_switches_the_current_version(tmp_path) -> None:
     store = ReportStore(tmp_path)
     first = store.publish("q_one", INTERVAL, {"summary.json": summary("a"), "result.csv": b"x\n1\n"})
-    assert store.file("q_one", INTERVAL, "result.csv").read_bytes() == b"x\n1\n"
+    assert store.read("q_one", INTERVAL, "result.csv") == b"x\n1\n"
     second = store.publish("q_one", INTERVAL, {"summary.json": summary("b"), "result.csv": b"x\n2\n"})
     assert store.current("q_one", INTERVAL).version == second.version != first.version
-    assert store.file("q_one", INTERVAL, "result.csv").read_bytes() == b"x\n2\n"
+    assert store.read("q_one", INTERVAL, "result.csv") == b"x\n2\n"
     assert not any(p.name.startswith(".tmp") for p in (tmp_path / "q_one" / INTERVAL).iterdir())
 
 
@@ -81,11 +82,34 @@ def test_publish_refuses_bad_names(tmp_path) -> None:
         store.publish("q_one", INTERVAL, {"../x": b""})
 
 
-def test_reports_root_accepts_local_uris_only(tmp_path) -> None:
-    assert reports_root(tmp_path.as_uri()) == tmp_path
-    assert reports_root(str(tmp_path)) == tmp_path
-    with pytest.raises(ValueError, match="local folders"):
-        reports_root("s3a://eventlake/reports")
+def test_a_store_opens_on_a_file_uri_or_a_plain_path(tmp_path) -> None:
+    settings = load_settings(home=tmp_path / "home")
+    for where in (tmp_path.as_uri(), str(tmp_path)):
+        store = ReportStore.from_uri(where, settings)
+        assert store.root == str(tmp_path)
+        store.publish("q_one", INTERVAL, {"summary.json": summary("a")})
+        assert ReportStore(tmp_path).summary("q_one", INTERVAL)["run"]["run_id"] == "a"
+    assert ReportStore.from_settings(settings).uri == settings.resolved_reports_uri
+
+
+def test_a_crash_before_current_leaves_the_published_version_in_place(tmp_path, monkeypatch) -> None:
+    store = ReportStore(tmp_path)
+    first = store.publish("q_one", INTERVAL, {"summary.json": summary("a"), "result.csv": b"x\n1\n"})
+    written = []
+
+    def crash_on_current(path: str, content: bytes) -> None:
+        if path.endswith("/CURRENT"):
+            raise OSError("disk gone")
+        written.append(path)
+        original(path, content)
+
+    original = store._write
+    monkeypatch.setattr(store, "_write", crash_on_current)
+    with pytest.raises(OSError, match="disk gone"):
+        store.publish("q_one", INTERVAL, {"summary.json": summary("b"), "result.csv": b"x\n2\n"})
+    assert len(written) == 2, "the new version's files were written before CURRENT"
+    assert store.current("q_one", INTERVAL).version == first.version
+    assert store.read("q_one", INTERVAL, "result.csv") == b"x\n1\n"
 
 
 def test_runs_remember_what_they_published(tmp_path) -> None:

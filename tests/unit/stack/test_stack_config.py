@@ -75,3 +75,19 @@ def test_a_service_that_keeps_dying_fails_fast_with_its_log(tmp_path: Path, monk
     monkeypatch.setattr(cli.time, "sleep", lambda _seconds: None)
     with pytest.raises(cli.StackError, match=r"(?s)metastore: the process keeps exiting.*port in use"):
         cli.wait_healthy(settings, DeadSupervisor(), [service])  # type: ignore[arg-type]
+
+
+def test_spark_home_links_pyspark_without_its_source_zip(tmp_path: Path) -> None:
+    from eventlake.stack.services import prepare_spark_home, pyspark_home, spark_env
+
+    settings = isolated_settings(tmp_path)
+    home = prepare_spark_home(settings)
+    assert prepare_spark_home(settings) == home  # repeatable
+    assert spark_env(settings)["SPARK_HOME"] == str(home)
+    for name in ("bin", "sbin", "jars"):
+        assert (home / name).resolve() == (pyspark_home() / name).resolve()
+    assert (home / "bin" / "spark-submit").exists()
+    assert (pyspark_home() / "python" / "lib" / "pyspark.zip").exists()
+    assert not (home / "python" / "lib" / "pyspark.zip").exists()
+    spark_services = [s for s in build_services(settings) if s.name.startswith("spark-")]
+    assert {s.command[0] for s in spark_services} == {str(home / "bin" / "spark-class")}

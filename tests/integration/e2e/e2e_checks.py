@@ -1,0 +1,202 @@
+"""What the end-to-end test and the fault drills share: driving Airflow as a user, and conservation checks."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from eventlake import metastore
+from eventlake.airflow_client import AirflowClient
+from eventlake.catalog import EVENT_TYPES
+from eventlake.lake import HourPartition, is_hidden
+from eventlake.settings import EventlakeSettings
+from eventlake.streaming.control import StreamPaths, read_json
+
+#: DAGs the platform needs before a load: topics, tables, the stream's supervisor, compaction.
+PLATFORM_DAGS = ["kafka_topics", "bootstrap_tables", "stream_supervisor", "compact_events"]
+MALFORMED_BODIES = [
+    b"{not json",
+    b"\xff\xfe invalid utf-8",
+    b'{"event_type": "game.unknown", "user_id": "u1"}',
+    b'{"event_type": "game.item_purchased", "schema_version": 1, "payload": {"strength": 99}}',
+    b"[]",
+    b"",
+]
+
+
+def admin_client(settings: EventlakeSettings) -> AirflowClient:
+    return AirflowClient(settings.airflow_url, settings.admin_username, settings.admin_password.get_secret_value())
+
+
+def run_dag(client: AirflowClient, dag_id: str, *, timeout: float = 600, **trigger: Any) -> str:
+    """Unpause and trigger a DAG as a user would (REST API) and wait; fail with the failed tasks' logs."""
+    run_id, state = client.run_dag(dag_id, timeout=timeout, **trigger)
+    if state != "success":
+        pytest.fail(f"{dag_id} run {run_id} ended {state}:\n{client.failed_task_logs(dag_id, run_id)}")
+    return run_id
+
+
+def bootstrap(client: AirflowClient) -> None:
+    """Topics, tables and the stream, through the REST API as a user would through the UI."""
+    client.wait_for_dags(PLATFORM_DAGS, timeout=180)
+    run_dag(client, "kafka_topics")
+    run_dag(client, "bootstrap_tables")
+    run_dag(client, "stream_supervisor", conf={"action": "start"})
+
+
+def leave_stack_idle(client: AirflowClient) -> None:
+    """Stop the stream and pause the platform's DAGs (the stack may be shared with later tests)."""
+    run_dag(client, "stream_supervisor", conf={"action": "stop"})
+    for dag_id in ("stream_supervisor", "compact_events", "run_analytics_hourly"):
+        client.set_paused(dag_id, True)
+
+
+def event_window(now: datetime) -> tuple[datetime, datetime]:
+    """Two closed hours ending an hour before ``now``: compaction may take them at once."""
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    return start, start + timedelta(hours=2)
+
+
+def local_path(uri: str) -> Path:
+    assert uri.startswith("file:"), uri
+    return Path(uri.removeprefix("file://").removeprefix("file:"))
+
+
+def visible_parquet(root: Path) -> list[Path]:
+    """Parquet files a directory-listing reader sees (hidden names skipped at every level)."""
+    return [
+        path for path in root.rglob("*.parquet") if not any(is_hidden(part) for part in path.relative_to(root).parts)
+    ]
+
+
+def read_rows(paths: list[Path], columns: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        rows += pq.read_table(path, columns=columns).to_pylist()
+    return rows
+
+
+def accepted_events(events_path: Path) -> dict[str, dict[str, Any]]:
+    """The load generator's log: one JSON line per distinct acknowledged event, by event id."""
+    return {event["event_id"]: event for event in map(json.loads, events_path.read_text().splitlines())}
+
+
+def produce_raw_malformed(settings: EventlakeSettings, count: int, seed: int) -> set[tuple[str, int, int]]:
+    """Put malformed messages straight on the event topics; their (topic, partition, offset)."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True, "acks": "all"}
+    )
+    delivered: set[tuple[str, int, int]] = set()
+    rng = random.Random(seed)
+    topics = sorted({settings.topic(et.topic_name) for et in EVENT_TYPES})
+
+    def on_delivery(error: Any, message: Any) -> None:
+        assert error is None, error
+        delivered.add((message.topic(), message.partition(), message.offset()))
+
+    for n in range(count):
+        body = MALFORMED_BODIES[n % len(MALFORMED_BODIES)]
+        producer.produce(rng.choice(topics), key=f"bad-{n}".encode(), value=body, on_delivery=on_delivery)
+    assert producer.flush(30) == 0
+    return delivered
+
+
+def landing_rows(settings: EventlakeSettings) -> list[dict[str, Any]]:
+    columns = ["event_id", "kafka_topic", "kafka_partition", "kafka_offset"]
+    return read_rows(visible_parquet(local_path(settings.landing_uri)), columns)
+
+
+def quarantine_coordinates(settings: EventlakeSettings) -> list[tuple[str, int, int]]:
+    rows = read_rows(
+        visible_parquet(local_path(settings.quarantine_uri)), ["kafka_topic", "kafka_partition", "kafka_offset"]
+    )
+    return [(r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]) for r in rows]
+
+
+def wait_for_stream(
+    settings: EventlakeSettings, accepted_ids: set[str], quarantined: int, timeout: float
+) -> list[dict[str, Any]]:
+    """Wait until every accepted id landed and the quarantine holds ``quarantined`` rows; the landing rows."""
+    paths = StreamPaths.under(settings.run_dir)
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = read_json(paths.progress) or {}
+        if progress.get("total_lag") == 0 or time.monotonic() > deadline:
+            rows = landing_rows(settings)
+            if accepted_ids <= {r["event_id"] for r in rows} and len(quarantine_coordinates(settings)) >= quarantined:
+                return rows
+            if time.monotonic() > deadline:
+                landed = {r["event_id"] for r in rows}
+                pytest.fail(
+                    f"after {timeout:.0f}s {len(accepted_ids - landed)} acknowledged events are not in the landing "
+                    f"zone; stream progress: {json.dumps(progress)[:1500]}"
+                )
+        time.sleep(5)
+
+
+def assert_each_offset_landed_once(rows: list[dict[str, Any]]) -> None:
+    coordinates = Counter((r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]) for r in rows)
+    twice = [c for c, n in coordinates.items() if n > 1]
+    assert not twice, f"{len(twice)} Kafka offsets landed twice, e.g. {twice[:3]}"
+
+
+def curated_ids(settings: EventlakeSettings) -> Counter[str]:
+    """Every event id in the curated tables (as the metastore points at them), each in its event hour."""
+    ids: Counter[str] = Counter()
+    for et in EVENT_TYPES:
+        for hour, location in metastore.partition_locations(settings, et.table).items():
+            rows = read_rows(visible_parquet(local_path(location)), ["event_id", "event_time"])
+            for row in rows:
+                assert HourPartition.of(row["event_time"].replace(tzinfo=UTC)) == hour
+            ids.update(r["event_id"] for r in rows)
+    return ids
+
+
+def assert_curated_equals(settings: EventlakeSettings, accepted_ids: set[str]) -> None:
+    ids = curated_ids(settings)
+    assert not ids or max(ids.values()) == 1, "an event is twice in the curated tables"
+    assert set(ids) == accepted_ids, (
+        f"curated: {len(ids)} ids, accepted: {len(accepted_ids)}; "
+        f"missing {len(accepted_ids - set(ids))}, extra {len(set(ids) - accepted_ids)}"
+    )
+
+
+def check_purchase_report(settings: EventlakeSettings, hours: list[HourPartition], events: Iterable[Any]) -> None:
+    """The purchases report of each hour equals the aggregate computed here from the accepted events."""
+    from eventlake.reports.store import ReportStore
+
+    events = list(events)
+    store = ReportStore.from_settings(settings)
+    for hour in hours:
+        expected: dict[tuple[str, str], tuple[int, Decimal]] = {}
+        for event in events:
+            if event["event_type"] != "game.item_purchased":
+                continue
+            if HourPartition.of(datetime.fromisoformat(event["event_time"])) != hour:
+                continue
+            key = (event["payload"]["item"], event["payload"]["item_kind"])
+            count, revenue = expected.get(key, (0, Decimal(0)))
+            expected[key] = (count + 1, revenue + Decimal(str(event["payload"]["price"])))
+        interval_id = next(
+            report.interval_id
+            for report in store.published()
+            if report.question == "game_purchases_by_item"
+            and report.interval_id.startswith(hour.start.strftime("%Y%m%dT%H"))
+        )
+        result = store.read("game_purchases_by_item", interval_id, "result.parquet")
+        table = pq.read_table(pa.BufferReader(result)).to_pylist()
+        got = {(row["item"], row["item_kind"]): (int(row["purchases"]), Decimal(str(row["revenue"]))) for row in table}
+        assert got == expected, f"purchases report for {hour.path} differs from the accepted events"
