@@ -39,6 +39,8 @@ KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset lo
 OUTPUTS = frozenset({"records", "landing"})
 ARROW_BATCH_ROWS = 50_000
 CONSUME_BATCH = 20_000
+#: Below this many records per task a micro-batch uses fewer tasks (about a quarter second of one core).
+MIN_ROWS_PER_TASK = 20_000
 PROBE_TIMEOUT_SECONDS = 15.0
 READ_STALL_SECONDS = 60.0
 
@@ -94,9 +96,15 @@ class KafkaRanges(InputPartition):
         self.ranges = ranges
 
 
-def pack_ranges(ranges: list[KafkaRange], tasks: int) -> list[KafkaRanges]:
-    """Greedy balance of ranges (largest first) into at most ``tasks`` groups by record count."""
-    bins: list[list[KafkaRange]] = [[] for _ in range(max(1, min(tasks, len(ranges))))]
+def pack_ranges(ranges: list[KafkaRange], tasks: int, min_rows: int = 1) -> list[KafkaRanges]:
+    """Greedy balance of ranges (largest first) into at most ``tasks`` groups of about ``min_rows`` records or more.
+
+    A small micro-batch runs as one task: a second one would cost more in scheduling than it saves, and
+    (with ``output=landing``) it would split each landing directory's rows into two smaller files.
+    """
+    total = sum(r.end - r.start for r in ranges)
+    tasks = min(tasks, len(ranges), max(1, total // max(1, min_rows)))
+    bins: list[list[KafkaRange]] = [[] for _ in range(max(1, tasks))]
     loads = [0] * len(bins)
     for r in sorted(ranges, key=lambda r: (r.start - r.end, r.topic, r.partition)):
         lightest = loads.index(min(loads))
@@ -105,20 +113,20 @@ def pack_ranges(ranges: list[KafkaRange], tasks: int) -> list[KafkaRanges]:
     return [KafkaRanges(sorted(b, key=lambda r: (r.topic, r.partition))) for b in bins if b]
 
 
-# Consumers are reused across micro-batches by the (reused) Python worker: a new connection per task
-# would add its set-up time to every batch. Keyed by broker and partition; seeking makes reuse safe.
-_CONSUMERS: dict[tuple[str, str, int], Any] = {}
+# One consumer per broker in each (reused) Python worker, kept across micro-batches: a new connection per
+# task would add its set-up time to every batch. A worker runs one task at a time, and each range assigns
+# and seeks its own partition, so sharing it is safe.
+_CONSUMERS: dict[str, Any] = {}
 _CONSUMERS_LOCK = threading.Lock()
 
 
-def _consumer_for(bootstrap_servers: str, topic: str, partition: int) -> Any:
+def _consumer_for(bootstrap_servers: str) -> Any:
     from confluent_kafka import Consumer
 
-    key = (bootstrap_servers, topic, partition)
     with _CONSUMERS_LOCK:
-        consumer = _CONSUMERS.get(key)
+        consumer = _CONSUMERS.get(bootstrap_servers)
         if consumer is None:
-            consumer = _CONSUMERS[key] = Consumer(consumer_config(bootstrap_servers))
+            consumer = _CONSUMERS[bootstrap_servers] = Consumer(consumer_config(bootstrap_servers))
         return consumer
 
 
@@ -129,7 +137,7 @@ def read_range(part: KafkaRange) -> Iterator[Any]:
 
     if part.end <= part.start:
         return
-    consumer = _consumer_for(part.bootstrap_servers, part.topic, part.partition)
+    consumer = _consumer_for(part.bootstrap_servers)
     consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
     next_offset = part.start
     last_progress = time.monotonic()
@@ -308,16 +316,19 @@ class KafkaStreamReader(DataSourceStreamReader):
     """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint."""
 
     def __init__(self, options: dict[str, str]) -> None:
+        # Spark hands a data source its options with lower-case names (they are case-insensitive).
+        options = {name.lower(): value for name, value in options.items()}
         self.bootstrap_servers = options["kafka.bootstrap.servers"]
         self.topics = [t.strip() for t in options["subscribe"].split(",") if t.strip()]
-        self.max_offsets = int(options.get("maxOffsetsPerTrigger", "0") or 0)
-        self.tuples = options.get("rowMode", "arrow") == "tuples"
+        self.max_offsets = int(options.get("maxoffsetspertrigger", "0") or 0)
+        self.tuples = options.get("rowmode", "arrow") == "tuples"
         self.output = options.get("output", "records")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {sorted(OUTPUTS)}, not {self.output!r}")
         if self.output == "landing" and self.tuples:
             raise ValueError("output=landing reads Arrow batches; rowMode=tuples is for output=records")
         self.tasks = int(options.get("tasks", "2") or 2)
+        self.min_rows_per_task = int(options.get("minrowspertask", str(MIN_ROWS_PER_TASK)))
         self._probe: BrokerProbe | None = None
         self._latest: Offsets | None = None
 
@@ -374,7 +385,7 @@ class KafkaStreamReader(DataSourceStreamReader):
                     begin = self.probe.earliest(topic, int(partition))
                 if stop > begin:
                     ranges.append(KafkaRange(self.bootstrap_servers, topic, int(partition), begin, stop, self.tuples))
-        return pack_ranges(ranges, self.tasks)
+        return pack_ranges(ranges, self.tasks, self.min_rows_per_task)
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
         assert isinstance(partition, KafkaRanges)

@@ -35,6 +35,15 @@ def reader(probe: FakeProbe, max_offsets: int = 0) -> KafkaStreamReader:
     return source
 
 
+def test_options_are_read_whatever_their_case() -> None:
+    # Spark passes a data source's options with lower-case names.
+    source = KafkaStreamReader(
+        {"kafka.bootstrap.servers": "b:1", "subscribe": "t", "maxoffsetspertrigger": "7", "rowmode": "tuples"}
+    )
+    assert (source.max_offsets, source.tuples) == (7, True)
+    assert reader(FakeProbe({}, {}), max_offsets=9).getDefaultReadLimit() == ReadMaxRows(9)
+
+
 def test_first_start_begins_at_the_earliest_retained_offset() -> None:
     assert reader(FakeProbe({0: 5, 1: 0}, {0: 10, 1: 3})).initialOffset() == {"t": {"0": 5, "1": 0}}
 
@@ -78,3 +87,11 @@ def test_ranges_are_packed_into_balanced_tasks() -> None:
     assert sorted(sum(r.end - r.start for r in task.ranges) for task in tasks) == [110, 115]
     assert sorted(r.partition for task in tasks for r in task.ranges) == [0, 1, 2, 3, 4]
     assert len(pack_ranges(ranges[:1], 4)) == 1
+
+
+def test_a_small_batch_runs_as_one_task() -> None:
+    ranges = [KafkaRange("b", "t", p, 0, 3_000) for p in range(9)]
+    assert len(pack_ranges(ranges, 2, min_rows=20_000)) == 1
+    assert len(pack_ranges(ranges, 2, min_rows=10_000)) == 2
+    assert len(pack_ranges(ranges, 4, min_rows=9_000)) == 3
+    assert [len(t.ranges) for t in pack_ranges(ranges, 2, min_rows=20_000)] == [9]
