@@ -331,12 +331,12 @@ def route_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
         yield route_batch(batch)
 
 
-def route_and_encode(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def route_and_encode(batches: Iterable[pa.RecordBatch], *, fast: bool = True) -> Iterator[pa.RecordBatch]:
     """Raw Kafka records of one task -> its landing and quarantine files, encoded (``ENCODED_SCHEMA``).
 
     The body of the Kafka source's ``read()`` (and of ``mapInArrow`` for Spark's own connector): rows are
     routed and encoded where they were read, so only finished files cross into Spark and to the driver.
     """
-    routed = [route_batch(batch) for batch in batches]
+    routed = [route_batch(batch, fast=fast) for batch in batches]
     if routed:
         yield from encode_files(pa.Table.from_batches(routed, schema=ROUTED_ARROW_SCHEMA)).to_batches()

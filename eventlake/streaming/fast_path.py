@@ -202,6 +202,10 @@ def _money(t: Money) -> _Field:
     return _Field(b'"' + whole + fraction + b'"', 2, amount)
 
 
+def _constant(value: Any, rows: int, type_: pa.DataType) -> pa.Array:
+    return pc.fill_null(pa.nulls(rows, type_), pa.scalar(value, type_))
+
+
 def _quoted(text: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise('"', text, '"', "")
 
@@ -267,7 +271,7 @@ class FastPath:
         rows = len(captured)
         # Template strings are ASCII: viewing the bytes as UTF-8 needs no validation.
         groups = [pa.array(column, pa.binary()).view(pa.string()) for column in zip(*captured, strict=True)]
-        columns = _Columns(groups, pa.array([True] * rows))
+        columns = _Columns(groups, pc.is_valid(groups[0]))  # all true: the event id always matched
         event_time = _utc(columns, 1)
         received_at = _utc(columns, 4)
         user_id = columns.take(7)
@@ -282,8 +286,8 @@ class FastPath:
         table = pa.table(
             {
                 "event_id": columns.take(0),
-                "event_type": pa.array([et.event_type] * rows, pa.string()),
-                "schema_version": pa.array([et.version] * rows, pa.int32()),
+                "event_type": _constant(et.event_type, rows, pa.string()),
+                "schema_version": _constant(et.version, rows, pa.int32()),
                 "event_time": event_time,
                 "received_at": received_at,
                 "user_id": user_id,

@@ -82,17 +82,19 @@ def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: st
     return raw.select("key", "value", "topic", "partition", "offset", "timestamp")
 
 
-def read_landing_files(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
+def read_landing_files(
+    spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow", fast_router: bool = True
+) -> DataFrame:
     """A streaming DataFrame of encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
 
     With the Python source in Arrow mode the source itself routes and encodes what each task read, so no
     event ever becomes a JVM row; otherwise (Spark's connector, or the tuple baseline) the raw records go
     through the same code in ``mapInArrow``.
     """
-    if row_mode == "arrow" and not _use_builtin(spark, settings):
+    if row_mode == "arrow" and fast_router and not _use_builtin(spark, settings):
         log.info("Kafka source: the Python data source, routing and encoding in its tasks")
         return _kafka_reader(spark, settings, builtin=False, output="landing").load()
-    return land_events(read_kafka(spark, settings, row_mode=row_mode))
+    return land_events(read_kafka(spark, settings, row_mode=row_mode), fast_router=fast_router)
 
 
 class StreamRunner:
@@ -106,6 +108,7 @@ class StreamRunner:
         fencing_token: int | None = None,
         checkpoint_uri: str | None = None,
         row_mode: str = "arrow",
+        fast_router: bool = True,
     ) -> None:
         self.spark = spark
         self.settings = settings
@@ -113,6 +116,7 @@ class StreamRunner:
         self.fencing_token = fencing_token
         self.checkpoint = checkpoint_uri or f"{settings.checkpoint_uri}/{QUERY_NAME}"
         self.row_mode = row_mode
+        self.fast_router = fast_router
         self.writer = LandingWriter(
             settings.landing_uri,
             settings.quarantine_uri,
@@ -148,7 +152,7 @@ class StreamRunner:
     def start(self, *, available_now: bool = False) -> StreamingQuery:
         fencing_check(self.paths, self.fencing_token)
         self.writer.recover()
-        files = read_landing_files(self.spark, self.settings, row_mode=self.row_mode)
+        files = read_landing_files(self.spark, self.settings, row_mode=self.row_mode, fast_router=self.fast_router)
         writer = files.writeStream.queryName(QUERY_NAME).foreachBatch(self.land_batch)
         writer = writer.option("checkpointLocation", self.checkpoint)
         if available_now:
