@@ -255,6 +255,19 @@ _ROUTER: Callable[[bytes | None], tuple[Any, ...]] | None = None
 _FAST_PATH: FastPath | None = None
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Garbage collection off for a while: reading and routing a batch allocate a few objects per message,
+    none in a reference cycle, and collection passes over them would be wasted work."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def route_values(values: pa.Array, *, fast: bool = True) -> pa.Table:
     """Raw message values -> the routed columns (``EVENT_COLUMNS`` and ``error``), in order.
 
@@ -267,7 +280,7 @@ def route_values(values: pa.Array, *, fast: bool = True) -> pa.Table:
     if _FAST_PATH is None:
         _FAST_PATH = FastPath()
     route = _ROUTER
-    with _no_gc():
+    with no_gc():
         if fast:
             accepted_at, accepted = _FAST_PATH.accept(values)
         else:
@@ -285,18 +298,6 @@ def route_values(values: pa.Array, *, fast: bool = True) -> pa.Table:
     combined = pa.concat_tables([fast_rows, slow])
     order = pc.sort_indices(pa.concat_arrays([accepted_at, slow_at]))
     return combined.take(order)
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Routing a batch allocates a few objects per message, none in a cycle: collecting them is wasted work."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def route_batch(batch: pa.RecordBatch, *, fast: bool = True) -> pa.RecordBatch:

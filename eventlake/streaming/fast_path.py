@@ -39,8 +39,8 @@ _UUID = rb"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 # Date-time, fraction, offset. Years 1980-2999 only: an instant is then always after 1970 and inside the
 # range of Python's datetime, whatever its UTC offset.
 _TIME = (
-    rb'"((?:19[89][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])'
-    rb'(?:\.([0-9]{1,6}))?(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"'
+    rb'"((?:19[89][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
+    rb'(?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))"'
 )
 #: Offset of the event type's text in a message of the template's spelling (after the UUID).
 TYPE_AT = len(b'{"event_id":"') + 36 + len(b'","event_type":"')
@@ -93,20 +93,22 @@ def _matches(pattern: str) -> Callable[[pa.Array], pa.Array]:
     return lambda values: pc.match_substring_regex(values, pattern)
 
 
-def _utc(columns: _Columns, first: int) -> pa.Array:
-    """Groups (date-time, fraction, offset) -> the UTC instant; null where the date does not exist."""
-    text = columns.take(first)
-    local = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+def _utc(columns: _Columns, n: int) -> pa.Array:
+    """A captured time (date-time, optional fraction, offset) -> the UTC instant."""
+    text = columns.take(n)
+    local = pc.strptime(pc.utf8_slice_codeunits(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    columns.require(pc.is_valid(local))
     # strptime rolls a day that does not exist (February 30) over into the next month: compare day and month.
     columns.require(pc.equal(pc.day(local), pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64())))
     columns.require(pc.equal(pc.month(local), pc.cast(pc.utf8_slice_codeunits(text, 5, 7), pa.int64())))
-    fraction = pc.utf8_rpad(pc.fill_null(columns.take(first + 1), ""), width=6, padding="0")
-    micros = pc.cast(fraction, pa.int64())
-    zone = columns.take(first + 2)
-    is_utc = pc.equal(zone, "Z")
-    sign = pc.if_else(pc.equal(pc.utf8_slice_codeunits(zone, 0, 1), "-"), -1, 1)
-    hours = pc.cast(pc.if_else(is_utc, "0", pc.utf8_slice_codeunits(zone, 1, 3)), pa.int64())
-    minutes = pc.cast(pc.if_else(is_utc, "0", pc.utf8_slice_codeunits(zone, 4, 6)), pa.int64())
+    is_utc = pc.ends_with(text, "Z")
+    zone = pc.if_else(is_utc, "+00:00", pc.utf8_slice_codeunits(text, -6))
+    # What lies between the seconds and the offset: "" or "." and 1-6 digits.
+    rest = pc.if_else(is_utc, pc.utf8_slice_codeunits(text, 19, -1), pc.utf8_slice_codeunits(text, 19, -6))
+    micros = pc.cast(pc.utf8_rpad(pc.utf8_slice_codeunits(rest, 1), width=6, padding="0"), pa.int64())
+    sign = pc.if_else(pc.starts_with(zone, "-"), -1, 1)
+    hours = pc.cast(pc.utf8_slice_codeunits(zone, 1, 3), pa.int64())
+    minutes = pc.cast(pc.utf8_slice_codeunits(zone, 4, 6), pa.int64())
     shift = pc.subtract(micros, pc.multiply(sign, pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000_000)))
     instant = pc.add(pc.cast(local, pa.int64()), shift)
     return pc.cast(instant, pa.timestamp("us")).cast(_TS)
@@ -173,7 +175,7 @@ def _field(spec: EventField) -> _Field:
     if isinstance(t, Money):
         return _money(t)
     if isinstance(t, Timestamp):
-        return _Field(_TIME, 3, lambda c, n: _quoted(_iso_utc(_utc(c, n))))
+        return _Field(_TIME, 1, lambda c, n: _quoted(_iso_utc(_utc(c, n))))
     raise TypeError(f"no fast path for {t!r}")  # pragma: no cover - every catalog type is handled
 
 
@@ -232,8 +234,8 @@ def _template(et: EventType) -> _Template:
     return _Template(et, re.compile(regex), fields)
 
 
-# Groups before the payload's: event_id, 3 per time (twice), user_id, one per context field.
-_PAYLOAD_GROUP = 1 + 3 + 3 + 1 + len(CONTEXT_LIMITS)
+# Groups before the payload's: event_id, event_time, received_at, user_id, one per context field.
+_PAYLOAD_GROUP = 4 + len(CONTEXT_LIMITS)
 _USER_ID_MATCHES = _matches(USER_ID_PATTERN)
 
 
@@ -273,8 +275,8 @@ class FastPath:
         groups = [pa.array(column, pa.binary()).view(pa.string()) for column in zip(*captured, strict=True)]
         columns = _Columns(groups, pc.is_valid(groups[0]))  # all true: the event id always matched
         event_time = _utc(columns, 1)
-        received_at = _utc(columns, 4)
-        user_id = columns.take(7)
+        received_at = _utc(columns, 2)
+        user_id = columns.take(3)
         columns.require(_USER_ID_MATCHES(user_id))
         pieces: list[Any] = []
         n = _PAYLOAD_GROUP
@@ -291,8 +293,8 @@ class FastPath:
                 "event_time": event_time,
                 "received_at": received_at,
                 "user_id": user_id,
-                "user_agent": columns.take(8),
-                "client_host": columns.take(9),
+                "user_agent": columns.take(4),
+                "client_host": columns.take(5),
                 "payload": payload,
             },
             schema=FAST_SCHEMA,

@@ -391,9 +391,10 @@ class KafkaStreamReader(DataSourceStreamReader):
         assert isinstance(partition, KafkaRanges)
         records = (batch for one in partition.ranges for batch in read_range(one))
         if self.output == "landing":
-            from eventlake.streaming.arrow_router import route_and_encode
+            from eventlake.streaming.arrow_router import no_gc, route_and_encode
 
-            yield from route_and_encode(records)
+            with no_gc():  # consuming allocates a message object per record, none in a cycle
+                yield from route_and_encode(records)
         else:
             yield from records
 
