@@ -50,6 +50,12 @@ def builtin_kafka_available(spark: SparkSession) -> bool:
     return True
 
 
+def stream_tasks(spark: SparkSession) -> int:
+    """Tasks per micro-batch: the cores the application may use (``spark.cores.max`` on a cluster, else all)."""
+    cores = spark.conf.get("spark.cores.max", None)
+    return int(cores) if cores else spark.sparkContext.defaultParallelism
+
+
 def _use_builtin(spark: SparkSession, settings: EventlakeSettings) -> bool:
     return settings.spark_kafka_connector == "builtin" or (
         settings.spark_kafka_connector == "auto" and builtin_kafka_available(spark)
@@ -64,7 +70,7 @@ def _kafka_reader(spark: SparkSession, settings: EventlakeSettings, *, builtin: 
         from eventlake.streaming.kafka_source import SOURCE_NAME, KafkaDataSource
 
         spark.dataSource.register(KafkaDataSource)
-        reader = reader.format(SOURCE_NAME).option("tasks", str(spark.sparkContext.defaultParallelism))
+        reader = reader.format(SOURCE_NAME).option("tasks", str(stream_tasks(spark)))
         for name, value in options.items():
             reader = reader.option(name, value)
     return (

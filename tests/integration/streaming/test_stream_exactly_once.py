@@ -26,6 +26,7 @@ def assert_exactly_once(settings: Any, valid: set, malformed: set) -> None:
     assert set(quarantined) == malformed
 
 
+@pytest.mark.parametrize("kafka_bootstrap", ["memory", "s3"], indirect=True)
 def test_tansu_tail_is_read_and_every_message_lands_exactly_once(stream_settings: Any, local_spark: Any) -> None:
     valid, malformed = produce(stream_settings, 20_000, malformed_every=100)
     # The quirk is real on this broker: ListOffsets stops short of the true end of some partition.
