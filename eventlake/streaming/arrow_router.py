@@ -326,18 +326,18 @@ def _single(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def route_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body."""
+def route_batches(batches: Iterator[pa.RecordBatch], *, fast: bool = True) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body (``fast=False``: every message through the exact Python router)."""
     for batch in batches:
-        yield route_batch(batch)
+        yield route_batch(batch, fast=fast)
 
 
-def route_and_encode(batches: Iterable[pa.RecordBatch], *, fast: bool = True) -> Iterator[pa.RecordBatch]:
+def route_and_encode(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Raw Kafka records of one task -> its landing and quarantine files, encoded (``ENCODED_SCHEMA``).
 
     The body of the Kafka source's ``read()`` (and of ``mapInArrow`` for Spark's own connector): rows are
     routed and encoded where they were read, so only finished files cross into Spark and to the driver.
     """
-    routed = [route_batch(batch, fast=fast) for batch in batches]
+    routed = [route_batch(batch) for batch in batches]
     if routed:
         yield from encode_files(pa.Table.from_batches(routed, schema=ROUTED_ARROW_SCHEMA)).to_batches()

@@ -1,11 +1,11 @@
 """The streaming query: Kafka -> routed and encoded files -> :class:`LandingWriter`, plus progress and stop.
 
-Trigger interval (``settings.stream_trigger_seconds``, default 2 s): a micro-batch here costs 0.3-0.55 s
-of fixed overhead whatever its size. At a 2 s trigger that overhead is about a quarter of the wall
-time, leaving the rest for rows, while an event still waits at most one interval for the next batch
-plus about one batch duration to land: p95 freshness of ~2 s + ~1 s, inside the target of trigger + 2 s.
-Below ~1 s the fixed cost would eat half the time and cut throughput; above ~3 s freshness suffers
-for nothing, since larger batches are not cheaper per row once they exceed a few thousand rows.
+Trigger interval (``settings.stream_trigger_seconds``, default 2 s): a micro-batch costs ~0.45 s of CPU
+whatever its size (JVM planning and scheduling, the planner's probe of every partition's end). At a 2 s
+trigger that is about a fifth of a core at low rates, while an event waits at most one interval for the
+next batch plus about one batch duration to land: p95 freshness of ~2 s + ~1 s, inside the target of
+trigger + 2 s. Below ~1 s the fixed cost would eat half a core; above ~3 s freshness suffers for nothing,
+since behind a backlog batches grow to the read limit anyway (see docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -88,19 +88,17 @@ def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: st
     return raw.select("key", "value", "topic", "partition", "offset", "timestamp")
 
 
-def read_landing_files(
-    spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow", fast_router: bool = True
-) -> DataFrame:
+def read_landing_files(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
     """A streaming DataFrame of encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
 
     With the Python source in Arrow mode the source itself routes and encodes what each task read, so no
-    event ever becomes a JVM row; otherwise (Spark's connector, or the tuple baseline) the raw records go
-    through the same code in ``mapInArrow``.
+    event ever becomes a JVM row; otherwise (Spark's connector, or the source yielding tuples) the raw
+    records go through the same code in ``mapInArrow``.
     """
-    if row_mode == "arrow" and fast_router and not _use_builtin(spark, settings):
+    if row_mode == "arrow" and not _use_builtin(spark, settings):
         log.info("Kafka source: the Python data source, routing and encoding in its tasks")
         return _kafka_reader(spark, settings, builtin=False, output="landing").load()
-    return land_events(read_kafka(spark, settings, row_mode=row_mode), fast_router=fast_router)
+    return land_events(read_kafka(spark, settings, row_mode=row_mode))
 
 
 class StreamRunner:
@@ -114,7 +112,6 @@ class StreamRunner:
         fencing_token: int | None = None,
         checkpoint_uri: str | None = None,
         row_mode: str = "arrow",
-        fast_router: bool = True,
     ) -> None:
         self.spark = spark
         self.settings = settings
@@ -122,7 +119,6 @@ class StreamRunner:
         self.fencing_token = fencing_token
         self.checkpoint = checkpoint_uri or f"{settings.checkpoint_uri}/{QUERY_NAME}"
         self.row_mode = row_mode
-        self.fast_router = fast_router
         self.writer = LandingWriter(
             settings.landing_uri,
             settings.quarantine_uri,
@@ -155,11 +151,14 @@ class StreamRunner:
         self.totals["landed_rows"] += commit.landed_rows
         self.totals["quarantined_rows"] += commit.quarantined_rows
 
+    def batches(self) -> DataFrame:
+        """What each micro-batch is: the encoded landing files of the Kafka records it reads."""
+        return read_landing_files(self.spark, self.settings, row_mode=self.row_mode)
+
     def start(self, *, available_now: bool = False) -> StreamingQuery:
         fencing_check(self.paths, self.fencing_token)
         self.writer.recover()
-        files = read_landing_files(self.spark, self.settings, row_mode=self.row_mode, fast_router=self.fast_router)
-        writer = files.writeStream.queryName(QUERY_NAME).foreachBatch(self.land_batch)
+        writer = self.batches().writeStream.queryName(QUERY_NAME).foreachBatch(self.land_batch)
         writer = writer.option("checkpointLocation", self.checkpoint)
         if available_now:
             writer = writer.trigger(availableNow=True)

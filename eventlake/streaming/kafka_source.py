@@ -130,90 +130,138 @@ def _consumer_for(bootstrap_servers: str) -> Any:
         return consumer
 
 
-def read_range(part: KafkaRange) -> Iterator[Any]:
-    """The records of ``[part.start, part.end)`` as Arrow record batches (or tuples)."""
-    import pyarrow as pa
+def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
+    """The records of one task's ranges as Arrow record batches (or tuples).
+
+    All the ranges are assigned at once, so one fetch round trip serves every partition of the task.
+    """
     from confluent_kafka import TopicPartition
 
-    if part.end <= part.start:
+    todo = [r for r in ranges if r.end > r.start]
+    if not todo:
         return
-    consumer = _consumer_for(part.bootstrap_servers)
-    consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
-    next_offset = part.start
+    tuples = todo[0].tuples
+    ends = {(r.topic, r.partition): r.end for r in todo}
+    positions = {(r.topic, r.partition): r.start for r in todo}  # next offset to read, per partition
+    consumer = _consumer_for(todo[0].bootstrap_servers)
+    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in todo])
     last_progress = time.monotonic()
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
-    offsets: list[int] = []
-    timestamps: list[int] = []
+    columns = _RecordColumns()
     try:
-        while next_offset < part.end:
+        while left := sum(max(0, ends[key] - positions[key]) for key in ends):
             # Ask for no more than is left: consume() waits its whole timeout for a short count.
-            messages = consumer.consume(num_messages=min(CONSUME_BATCH, part.end - next_offset), timeout=0.5)
+            messages = consumer.consume(num_messages=min(CONSUME_BATCH, left), timeout=0.5)
             if not messages:
                 if time.monotonic() - last_progress > READ_STALL_SECONDS:
-                    raise TimeoutError(f"{part.topic}[{part.partition}]: no data at offset {next_offset} for 60 s")
+                    raise TimeoutError(f"no data for {READ_STALL_SECONDS:.0f} s at {positions} (planned {ends})")
                 continue
             last_progress = time.monotonic()
             if any(message.error() is not None for message in messages):  # rare: end of partition, broker error
-                messages = _without_events(part, messages, next_offset)
-            if messages and messages[-1].offset() >= part.end:
-                messages = [message for message in messages if message.offset() < part.end]
-                next_offset = part.end
-            if messages:
-                # Column by column in comprehensions: a per-message loop of appends costs twice as much.
-                keys += [message.key() for message in messages]
-                values += [message.value() for message in messages]
-                offsets += [message.offset() for message in messages]
-                timestamps += [message.timestamp()[1] for message in messages]
-                next_offset = max(next_offset, offsets[-1] + 1)
-            if len(offsets) >= ARROW_BATCH_ROWS or (offsets and next_offset >= part.end):
-                yield from _emit(part, keys, values, offsets, timestamps, pa)
-                keys, values, offsets, timestamps = [], [], [], []
+                messages = _without_events(messages, ends, positions)
+            # A fetch returns whole record batches: the last one of a partition may run past the planned end.
+            if len(messages) > min(ends[key] - positions[key] for key in ends if positions[key] < ends[key]):
+                messages = [m for m in messages if m.offset() < ends.get((m.topic(), m.partition()), -1)]
+            if not messages:
+                continue
+            columns.add(messages, single=len(ends) == 1)
+            for key, offset in columns.last_offsets(messages, single=len(ends) == 1).items():
+                positions[key] = max(positions[key], offset + 1)
+            if columns.rows >= ARROW_BATCH_ROWS:
+                yield from columns.emit(tuples)
+        yield from columns.emit(tuples)
     finally:
         consumer.unassign()
 
 
-def _without_events(part: KafkaRange, messages: list[Any], next_offset: int) -> list[Any]:
+def _without_events(
+    messages: list[Any], ends: dict[tuple[str, int], int], positions: dict[tuple[str, int], int]
+) -> list[Any]:
     """The records among ``messages``; an end of partition before the planned end is a truncated log."""
     from confluent_kafka import KafkaError
 
     records = []
+    reached = dict(positions)
     for message in messages:
+        key = (message.topic(), message.partition())
         error = message.error()
         if error is None:
             records.append(message)
-            next_offset = message.offset() + 1
+            reached[key] = message.offset() + 1
         elif error.code() != KafkaError._PARTITION_EOF:
-            raise RuntimeError(f"{part.topic}[{part.partition}]: {error}")
-        elif message.offset() < part.end and message.offset() <= next_offset:
+            raise RuntimeError(f"{key[0]}[{key[1]}]: {error}")
+        elif key in ends and message.offset() < ends[key] and message.offset() <= reached[key]:
             raise DataLossError(
-                f"{part.topic}[{part.partition}] ends at {message.offset()}, "
-                f"but offsets up to {part.end} were planned: the log was truncated"
+                f"{key[0]}[{key[1]}] ends at {message.offset()}, "
+                f"but offsets up to {ends[key]} were planned: the log was truncated"
             )
     return records
 
 
-def _emit(
-    part: KafkaRange, keys: list[Any], values: list[Any], offsets: list[int], timestamps: list[int], pa: Any
-) -> Iterator[Any]:
-    if part.tuples:
-        from datetime import UTC, datetime
+class _RecordColumns:
+    """Consumed records gathered column by column (comprehensions: a loop of appends costs twice as much)."""
 
-        for key, value, offset, ts in zip(keys, values, offsets, timestamps, strict=True):
-            yield (key, value, part.topic, part.partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
-        return
-    rows = len(offsets)
-    yield pa.RecordBatch.from_arrays(
-        [
-            pa.array(keys, pa.binary()),
-            pa.array(values, pa.binary()),
-            pa.array([part.topic] * rows, pa.string()),
-            pa.array([part.partition] * rows, pa.int32()),
-            pa.array(offsets, pa.int64()),
-            pa.array(timestamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
-        ],
-        names=["key", "value", "topic", "partition", "offset", "timestamp"],
-    )
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.topics: list[str] = []
+        self.partitions: list[int] = []
+        self.offsets: list[int] = []
+        self.timestamps: list[int] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.offsets)
+
+    def add(self, messages: list[Any], *, single: bool) -> None:
+        self.keys += [m.key() for m in messages]
+        self.values += [m.value() for m in messages]
+        self.offsets += [m.offset() for m in messages]
+        self.timestamps += [m.timestamp()[1] for m in messages]
+        if single:  # one partition: no need to ask each message
+            self.topics += [messages[0].topic()] * len(messages)
+            self.partitions += [messages[0].partition()] * len(messages)
+        else:
+            self.topics += [m.topic() for m in messages]
+            self.partitions += [m.partition() for m in messages]
+
+    def last_offsets(self, messages: list[Any], *, single: bool) -> dict[tuple[str, int], int]:
+        """The last offset read of each partition in ``messages`` (just added)."""
+        if single:
+            return {(self.topics[-1], self.partitions[-1]): self.offsets[-1]}
+        tail = slice(len(self.offsets) - len(messages), None)
+        # Offsets only grow within a partition: the last one seen is the largest.
+        return dict(zip(zip(self.topics[tail], self.partitions[tail], strict=True), self.offsets[tail], strict=True))
+
+    def emit(self, tuples: bool) -> Iterator[Any]:
+        if not self.offsets:
+            return
+        if tuples:
+            from datetime import UTC, datetime
+
+            for key, value, topic, partition, offset, ts in zip(
+                self.keys, self.values, self.topics, self.partitions, self.offsets, self.timestamps, strict=True
+            ):
+                yield (key, value, topic, partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
+        else:
+            import pyarrow as pa
+
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(self.keys, pa.binary()),
+                    pa.array(self.values, pa.binary()),
+                    pa.array(self.topics, pa.string()),
+                    pa.array(self.partitions, pa.int32()),
+                    pa.array(self.offsets, pa.int64()),
+                    pa.array(self.timestamps, pa.int64())
+                    .cast(pa.timestamp("ms", tz="UTC"))
+                    .cast(pa.timestamp("us", tz="UTC")),
+                ],
+                names=["key", "value", "topic", "partition", "offset", "timestamp"],
+            )
+        self.clear()
 
 
 log = logging.getLogger(__name__)
@@ -289,7 +337,8 @@ class BrokerProbe:
         deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
         try:
             while pending and time.monotonic() < deadline:
-                for message in self._consumer.consume(num_messages=10_000, timeout=0.2):
+                # A short wait: consume() waits its whole timeout for fewer messages than it asks for.
+                for message in self._consumer.consume(num_messages=10_000, timeout=0.02):
                     key = (str(message.topic()), int(message.partition() or 0))
                     offset = int(message.offset() or 0)
                     error = message.error()
@@ -389,7 +438,7 @@ class KafkaStreamReader(DataSourceStreamReader):
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
         assert isinstance(partition, KafkaRanges)
-        records = (batch for one in partition.ranges for batch in read_range(one))
+        records = read_ranges(partition.ranges)
         if self.output == "landing":
             from eventlake.streaming.arrow_router import no_gc, route_and_encode
 

@@ -163,20 +163,17 @@ def route_events(raw: DataFrame) -> DataFrame:
     return columns.mapInArrow(route_batches, ROUTED_DDL)
 
 
-def land_events(raw: DataFrame, *, fast_router: bool = True) -> DataFrame:
+def land_events(raw: DataFrame) -> DataFrame:
     """Raw Kafka records -> encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
 
     :func:`route_events` and :func:`eventlake.streaming.landing.encode_files` in one ``mapInArrow`` pass
-    (for Spark's own Kafka connector; the Python source does the same inside its tasks). Without
-    ``fast_router`` every message goes through the exact Python router (the benchmark's baseline).
+    (for Spark's own Kafka connector; the Python source does the same inside its tasks).
     """
-    from functools import partial
-
     from eventlake.streaming.arrow_router import route_and_encode
     from eventlake.streaming.landing import ENCODED_DDL
 
     columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
-    return columns.mapInArrow(partial(route_and_encode, fast=fast_router), ENCODED_DDL)
+    return columns.mapInArrow(route_and_encode, ENCODED_DDL)
 
 
 def route_events_sql(raw: DataFrame, event_types: tuple[EventType, ...] = EVENT_TYPES) -> DataFrame:
