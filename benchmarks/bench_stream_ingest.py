@@ -336,7 +336,7 @@ def main() -> None:
     parser.add_argument("--storage", choices=["memory", "s3", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=1_000_000, help="backlog of each stream drain")
-    parser.add_argument("--baseline-events", type=int, default=60_000, help="backlog of each tuple drain")
+    parser.add_argument("--baseline-events", type=int, default=200_000, help="backlog of each tuple drain")
     parser.add_argument("--unique-events", type=int, default=150_000, help="distinct messages, produced in turn")
     parser.add_argument("--warmup-events", type=int, default=30_000, help="backlog of each warm-up drain")
     parser.add_argument(

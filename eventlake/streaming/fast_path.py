@@ -93,22 +93,28 @@ def _matches(pattern: str) -> Callable[[pa.Array], pa.Array]:
     return lambda values: pc.match_substring_regex(values, pattern)
 
 
+def _slice(text: pa.Array, start: int, stop: int | None = None) -> pa.Array:
+    """Characters ``[start:stop]`` of ASCII text at least that long, cut as bytes (UTF-8 slicing decodes each)."""
+    return pc.binary_slice(text.view(pa.binary()), start, stop).view(pa.string())
+
+
 def _utc(columns: _Columns, n: int) -> pa.Array:
     """A captured time (date-time, optional fraction, offset) -> the UTC instant."""
     text = columns.take(n)
-    local = pc.strptime(pc.utf8_slice_codeunits(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    local = pc.strptime(_slice(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
     columns.require(pc.is_valid(local))
     # strptime rolls a day that does not exist (February 30) over into the next month: compare day and month.
-    columns.require(pc.equal(pc.day(local), pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64())))
-    columns.require(pc.equal(pc.month(local), pc.cast(pc.utf8_slice_codeunits(text, 5, 7), pa.int64())))
+    columns.require(pc.equal(pc.day(local), pc.cast(_slice(text, 8, 10), pa.int64())))
+    columns.require(pc.equal(pc.month(local), pc.cast(_slice(text, 5, 7), pa.int64())))
     is_utc = pc.ends_with(text, "Z")
-    zone = pc.if_else(is_utc, "+00:00", pc.utf8_slice_codeunits(text, -6))
+    zone = pc.if_else(is_utc, "+00:00", _slice(text, -6))
     # What lies between the seconds and the offset: "" or "." and 1-6 digits.
+    # UTF-8 slicing for these two: Arrow's binary_slice fails on rows shorter than the start.
     rest = pc.if_else(is_utc, pc.utf8_slice_codeunits(text, 19, -1), pc.utf8_slice_codeunits(text, 19, -6))
     micros = pc.cast(pc.utf8_rpad(pc.utf8_slice_codeunits(rest, 1), width=6, padding="0"), pa.int64())
     sign = pc.if_else(pc.starts_with(zone, "-"), -1, 1)
-    hours = pc.cast(pc.utf8_slice_codeunits(zone, 1, 3), pa.int64())
-    minutes = pc.cast(pc.utf8_slice_codeunits(zone, 4, 6), pa.int64())
+    hours = pc.cast(_slice(zone, 1, 3), pa.int64())
+    minutes = pc.cast(_slice(zone, 4, 6), pa.int64())
     shift = pc.subtract(micros, pc.multiply(sign, pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000_000)))
     instant = pc.add(pc.cast(local, pa.int64()), shift)
     return pc.cast(instant, pa.timestamp("us")).cast(_TS)
@@ -247,7 +253,7 @@ class FastPath:
         self.longest_type = max((len(name) for name in self.templates), default=0)
 
     def accept(self, values: pa.Array) -> tuple[pa.Array, pa.Table]:
-        """(indices, ``FAST_SCHEMA`` columns) of the messages (a binary array) the fast path accepts, in order."""
+        """(indices, ``FAST_SCHEMA`` columns) of the messages (a binary array) the fast path accepts, by type."""
         values = values.cast(pa.binary())
         # The event type sits at a fixed offset in the template's spelling: group the rows by it in bulk.
         head = pc.binary_slice(values, TYPE_AT, TYPE_AT + self.longest_type + 1)
@@ -263,10 +269,7 @@ class FastPath:
                 parts.append(self._finish(template, rows.filter(pa.array(found)), captured))
         if not parts:
             return pa.array([], pa.int64()), FAST_SCHEMA.empty_table()
-        indices = pa.concat_arrays([p[0] for p in parts])
-        table = pa.concat_tables([p[1] for p in parts])
-        order = pc.sort_indices(indices)
-        return indices.take(order), table.take(order)
+        return pa.concat_arrays([p[0] for p in parts]), pa.concat_tables([p[1] for p in parts])
 
     @staticmethod
     def _finish(template: _Template, at: pa.Array, captured: list[tuple[Any, ...]]) -> tuple[pa.Array, pa.Table]:
