@@ -174,6 +174,8 @@ def drain(spark: Any, settings: EventlakeSettings, pipeline: str, meter: CpuMete
     first = _epoch(batches[0]["timestamp"])
     before = [cpu for at, cpu in samples if at <= first][-1]
     landed = runner.totals["landed_rows"] + runner.totals["quarantined_rows"]
+    if landed != rows:  # a figure for a stream that lands too much or too little would be worthless
+        raise RuntimeError(f"{pipeline}: {landed} rows landed for a backlog of {rows}")
     cpu = {group: (after[group] - before.get(group, 0.0)) * 1e6 / landed for group in after}
     return {
         "rows": landed,

@@ -5,9 +5,11 @@ per topic and partition in Spark's checkpoint (``{"topic": {"0": next_offset}}``
 offset on first start, and a loud failure when retention deleted offsets that were never read.
 
 Tansu's ListOffsets(latest) answers ``base offset of the last record batch + 1`` rather than the end of
-the log, so the end of each partition is probed: read from ``max(start, listed_end - 1)`` (the first
-record of the last batch, or the last record on real Kafka) to the partition-EOF event, whose offset
-is the true end. That costs one record batch per partition per trigger and is right on both brokers.
+the log. A partition that keeps growing is read up to that listed end (the rest of its last batch goes
+to the next micro-batch); one whose listed end stopped moving is probed once: read from
+``listed_end - 1`` (the first record of the last batch, or the last record on real Kafka) to the
+partition-EOF event, whose offset is the true end. So a steady stream pays no probe fetch per trigger,
+and when producers stop every record still lands, on both brokers (see :class:`KafkaStreamReader`).
 
 Two outputs (option ``output``):
 
@@ -29,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
 
 SOURCE_NAME = "eventlake_kafka"
 #: Same columns, names and order as Spark's built-in Kafka source (minus timestampType).
@@ -144,7 +146,10 @@ def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
     ends = {(r.topic, r.partition): r.end for r in todo}
     positions = {(r.topic, r.partition): r.start for r in todo}  # next offset to read, per partition
     consumer = _consumer_for(todo[0].bootstrap_servers)
-    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in todo])
+    assignment = [TopicPartition(r.topic, r.partition, r.start) for r in todo]
+    consumer.assign(assignment)
+    # A partition paused by an earlier task of this (reused) consumer stays paused through a new assign().
+    consumer.resume(assignment)
     last_progress = time.monotonic()
     columns = _RecordColumns()
     try:
@@ -158,17 +163,20 @@ def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
             last_progress = time.monotonic()
             if any(message.error() is not None for message in messages):  # rare: end of partition, broker error
                 messages = _without_events(messages, ends, positions)
-            # A fetch returns whole record batches: the last one of a partition may run past the planned end.
-            if len(messages) > min(ends[key] - positions[key] for key in ends if positions[key] < ends[key]):
-                messages = [m for m in messages if m.offset() < ends.get((m.topic(), m.partition()), -1)]
             if not messages:
                 continue
             columns.add(messages, single=len(ends) == 1)
+            reached = []
             for key, offset in columns.last_offsets(messages, single=len(ends) == 1).items():
-                positions[key] = max(positions[key], offset + 1)
+                if key in positions:
+                    if positions[key] < ends[key] <= offset + 1:
+                        reached.append(TopicPartition(*key))
+                    positions[key] = max(positions[key], offset + 1)
+            if reached:  # stop fetching what is read to its end (the rest goes to the next micro-batch)
+                consumer.pause(reached)
             if columns.rows >= ARROW_BATCH_ROWS:
-                yield from columns.emit(tuples)
-        yield from columns.emit(tuples)
+                yield from columns.emit(tuples, ends)
+        yield from columns.emit(tuples, ends)
     finally:
         consumer.unassign()
 
@@ -235,7 +243,9 @@ class _RecordColumns:
         # Offsets only grow within a partition: the last one seen is the largest.
         return dict(zip(zip(self.topics[tail], self.partitions[tail], strict=True), self.offsets[tail], strict=True))
 
-    def emit(self, tuples: bool) -> Iterator[Any]:
+    def emit(self, tuples: bool, ends: dict[tuple[str, int], int]) -> Iterator[Any]:
+        """The records gathered so far below their partition's planned end (a fetch returns whole batches,
+        so the last one of a partition may run past it, and a partition keeps arriving until paused)."""
         if not self.offsets:
             return
         if tuples:
@@ -244,11 +254,13 @@ class _RecordColumns:
             for key, value, topic, partition, offset, ts in zip(
                 self.keys, self.values, self.topics, self.partitions, self.offsets, self.timestamps, strict=True
             ):
-                yield (key, value, topic, partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
+                if offset < ends.get((topic, partition), -1):
+                    yield (key, value, topic, partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
         else:
             import pyarrow as pa
+            import pyarrow.compute as pc
 
-            yield pa.RecordBatch.from_arrays(
+            batch = pa.RecordBatch.from_arrays(
                 [
                     pa.array(self.keys, pa.binary()),
                     pa.array(self.values, pa.binary()),
@@ -261,6 +273,17 @@ class _RecordColumns:
                 ],
                 names=["key", "value", "topic", "partition", "offset", "timestamp"],
             )
+            planned = [
+                pc.and_(
+                    pc.and_(pc.equal(batch["topic"], topic), pc.equal(batch["partition"], partition)),
+                    pc.less(batch["offset"], end),
+                )
+                for (topic, partition), end in ends.items()
+            ]
+            keep = planned[0]
+            for condition in planned[1:]:
+                keep = pc.or_(keep, condition)
+            yield batch if pc.all(keep).as_py() else batch.filter(keep)
         self.clear()
 
 
@@ -314,26 +337,31 @@ class BrokerProbe:
         return self.true_ends({(topic, partition): from_offset})[(topic, partition)]
 
     def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """The offset after the last record of each partition, read from the log, not trusted from ListOffsets.
-
-        All partitions are probed with one assignment, so a trigger pays one fetch round, not one per partition.
-        """
-        from confluent_kafka import KafkaError, TopicPartition
-
+        """The offset after the last record of each partition, read from the log, not trusted from ListOffsets."""
         ends: dict[tuple[str, int], int] = {}
-        probes = []
+        probe_from: dict[tuple[str, int], int] = {}
         for (topic, partition), from_offset in from_offsets.items():
             low, listed_end = self.watermarks(topic, partition)
             if listed_end <= low:  # nothing retained
-                ends[(topic, partition)] = max(from_offset, int(listed_end))
-                continue
-            probe_from = max(from_offset, int(listed_end) - 1, int(low))
-            ends[(topic, partition)] = probe_from
-            probes.append(TopicPartition(topic, partition, probe_from))
-        if not probes:
-            return ends
-        pending = {(tp.topic, tp.partition) for tp in probes}
-        self._consumer.assign(probes)
+                ends[(topic, partition)] = max(from_offset, listed_end)
+            else:
+                probe_from[(topic, partition)] = max(from_offset, listed_end - 1, low)
+        return ends | {key: end for key, (end, _) in self.tail_ends(probe_from).items()}
+
+    def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
+        """(end, complete) of each partition, read from ``probe_from`` (the first record of its last batch).
+
+        All partitions are probed with one assignment, so a trigger pays one fetch round, not one per
+        partition. ``complete`` is False where the broker sent no end of partition in time: every offset
+        below ``end`` was seen, so it is a safe end for now, and the rest is probed again later.
+        """
+        from confluent_kafka import KafkaError, TopicPartition
+
+        ends = dict(probe_from)
+        pending = set(probe_from)
+        if not pending:
+            return {}
+        self._consumer.assign([TopicPartition(topic, partition, at) for (topic, partition), at in probe_from.items()])
         deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
         try:
             while pending and time.monotonic() < deadline:
@@ -352,17 +380,22 @@ class BrokerProbe:
         finally:
             self._consumer.unassign()
         if pending:
-            # A busy broker answered slowly: every offset below ends[...] was seen, so it is a safe end
-            # for this micro-batch; the rest of the tail is probed again on the next trigger.
             log.warning("no end of partition seen within %ss for %s", PROBE_TIMEOUT_SECONDS, sorted(pending))
-        return ends
+        return {key: (end, key not in pending) for key, end in ends.items()}
 
     def close(self) -> None:
         self._consumer.close()
 
 
-class KafkaStreamReader(DataSourceStreamReader):
-    """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint."""
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint.
+
+    The end of a partition that keeps growing is taken from ListOffsets: on Tansu that is the first
+    record of its last batch, so the rest of that batch is read by the next micro-batch, and no trigger
+    pays a fetch round to probe it. Once a partition's listed end stops moving (its producers paused),
+    its true end is probed once, so its tail lands within two triggers; the result is kept until the
+    log grows again. ``Trigger.AvailableNow`` probes every true end once, at the start.
+    """
 
     def __init__(self, options: dict[str, str]) -> None:
         # Spark hands a data source its options with lower-case names (they are case-insensitive).
@@ -380,6 +413,10 @@ class KafkaStreamReader(DataSourceStreamReader):
         self.min_rows_per_task = int(options.get("minrowspertask", str(MIN_ROWS_PER_TASK)))
         self._probe: BrokerProbe | None = None
         self._latest: Offsets | None = None
+        #: Per partition: the listed end last seen, and the true end behind it once probed.
+        self._tails: dict[tuple[str, int], tuple[int, int | None]] = {}
+        #: Trigger.AvailableNow: the true ends when the query started (never read past them).
+        self._target: dict[tuple[str, int], int] | None = None
 
     @property
     def probe(self) -> BrokerProbe:
@@ -397,16 +434,21 @@ class KafkaStreamReader(DataSourceStreamReader):
     def getDefaultReadLimit(self) -> ReadLimit:
         return ReadMaxRows(self.max_offsets) if self.max_offsets > 0 else ReadAllAvailable()
 
+    def prepareForTriggerAvailableNow(self) -> None:
+        parts = self.probe.partitions()
+        self._target = self.probe.true_ends({key: self.probe.earliest(*key) for key in parts})
+
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
-        """True end of every partition, capped by the read limit; fails if unread data was deleted."""
+        """The end of every partition (see the class docstring), capped by the read limit.
+
+        Fails if retention deleted offsets that were never read.
+        """
         parts = self.probe.partitions()
         cap = math.ceil(limit.max_rows / len(parts)) if isinstance(limit, ReadMaxRows) and parts else None
-        latest: Offsets = {}
-        planned: Offsets = {}
+        marks = {key: self.probe.watermarks(*key) for key in parts}
         begins: dict[tuple[str, int], int] = {}
-        for topic, partition in parts:
+        for (topic, partition), (earliest, _) in marks.items():
             begin = start.get(topic, {}).get(str(partition))
-            earliest = self.probe.earliest(topic, partition)
             if begin is None:  # a partition added since the last batch: read it from its beginning
                 begin = earliest
             elif begin < earliest:
@@ -415,12 +457,39 @@ class KafkaStreamReader(DataSourceStreamReader):
                     f"the stream read them; refusing to skip them silently (reset the checkpoint to accept the loss)"
                 )
             begins[(topic, partition)] = begin
-        for (topic, partition), end in self.probe.true_ends(begins).items():
+        latest: Offsets = {}
+        planned: Offsets = {}
+        for (topic, partition), end in self._ends(begins, marks).items():
             begin = begins[(topic, partition)]
             latest.setdefault(topic, {})[str(partition)] = end
             planned.setdefault(topic, {})[str(partition)] = min(end, begin + cap) if cap else end
         self._latest = latest
         return planned
+
+    def _ends(
+        self, begins: dict[tuple[str, int], int], marks: dict[tuple[str, int], tuple[int, int]]
+    ) -> dict[tuple[str, int], int]:
+        ends: dict[tuple[str, int], int] = {}
+        probe_from: dict[tuple[str, int], int] = {}
+        for key, begin in begins.items():
+            low, listed = marks[key]
+            seen = self._tails.get(key)
+            if self._target is not None:
+                ends[key] = max(begin, self._target.get(key, begin))
+            elif listed <= low:  # nothing retained
+                ends[key] = max(begin, listed)
+            elif seen is None or seen[0] != listed:  # the log grew: its last batch is read next time
+                self._tails[key] = (listed, None)
+                ends[key] = max(begin, listed)
+            elif seen[1] is None:  # the same last batch as at the last trigger: read its true end
+                probe_from[key] = max(begin, listed - 1, low)
+            else:
+                ends[key] = max(begin, seen[1])
+        for key, (end, complete) in self.probe.tail_ends(probe_from).items():
+            ends[key] = end
+            if complete:
+                self._tails[key] = (marks[key][1], end)
+        return ends
 
     def reportLatestOffset(self) -> dict | None:
         return self._latest
