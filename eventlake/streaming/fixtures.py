@@ -96,6 +96,31 @@ def produce(
     return valid, malformed
 
 
+def produce_malformed(settings: EventlakeSettings, count: int, *, seed: int = 7) -> set[Key]:
+    """``count`` malformed messages straight onto the event topics (no producer API would take them)."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
+    rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not secrets
+    topics = sorted({settings.topic(et.topic_name) for et in EVENT_TYPES})
+    delivered: set[Key] = set()
+    errors: list[Any] = []
+
+    def on_delivery(error: Any, message: Any) -> None:
+        if error is not None:
+            errors.append(error)
+        else:
+            delivered.add((message.topic(), message.partition(), message.offset()))
+
+    for n in range(count):
+        value = MALFORMED_SAMPLES[n % len(MALFORMED_SAMPLES)]
+        producer.produce(rng.choice(topics), key=f"bad-{n}".encode(), value=value, on_delivery=on_delivery)
+        producer.poll(0)
+    producer.flush(60)
+    assert not errors, errors[:3]
+    return delivered
+
+
 def _keys(root: Path, partitioning: str | None) -> list[Key]:
     if not root.exists():
         return []

@@ -1,11 +1,11 @@
-"""The streaming query: Kafka -> :func:`route_events` -> :class:`LandingWriter`, plus progress and stop.
+"""The streaming query: Kafka -> routed and encoded files -> :class:`LandingWriter`, plus progress and stop.
 
-Trigger interval (``settings.stream_trigger_seconds``, default 2 s): a micro-batch here costs 0.3-0.55 s
-of fixed overhead whatever its size. At a 2 s trigger that overhead is about a quarter of the wall
-time, leaving the rest for rows, while an event still waits at most one interval for the next batch
-plus about one batch duration to land: p95 freshness of ~2 s + ~1 s, inside the target of trigger + 2 s.
-Below ~1 s the fixed cost would eat half the time and cut throughput; above ~3 s freshness suffers
-for nothing, since larger batches are not cheaper per row once they exceed a few thousand rows.
+Trigger interval (``settings.stream_trigger_seconds``, default 2 s): a micro-batch costs ~0.45 s of CPU
+whatever its size (JVM planning and scheduling, the planner's probe of every partition's end). At a 2 s
+trigger that is about a fifth of a core at low rates, while an event waits at most one interval for the
+next batch plus about one batch duration to land: p95 freshness of ~2 s + ~1 s, inside the target of
+trigger + 2 s. Below ~1 s the fixed cost would eat half a core; above ~3 s freshness suffers for nothing,
+since behind a backlog batches grow to the read limit anyway (see docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from eventlake.catalog import EVENT_TYPES
 from eventlake.streaming.control import StreamPaths, fencing_check, stop_requested, write_json_atomic
 from eventlake.streaming.landing import LandingWriter
-from eventlake.streaming.transform import route_events
+from eventlake.streaming.transform import land_events
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,32 +50,55 @@ def builtin_kafka_available(spark: SparkSession) -> bool:
     return True
 
 
-def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
-    """A streaming DataFrame of raw Kafka records, from the connector chosen by the settings."""
-    use_builtin = settings.spark_kafka_connector == "builtin" or (
+def stream_tasks(spark: SparkSession) -> int:
+    """Tasks per micro-batch: the cores the application may use (``spark.cores.max`` on a cluster, else all)."""
+    cores = spark.conf.get("spark.cores.max", None)
+    return int(cores) if cores else spark.sparkContext.defaultParallelism
+
+
+def _use_builtin(spark: SparkSession, settings: EventlakeSettings) -> bool:
+    return settings.spark_kafka_connector == "builtin" or (
         settings.spark_kafka_connector == "auto" and builtin_kafka_available(spark)
     )
+
+
+def _kafka_reader(spark: SparkSession, settings: EventlakeSettings, *, builtin: bool, **options: str) -> Any:
     reader = spark.readStream
-    if use_builtin:
-        log.info("Kafka source: Spark's built-in connector")
+    if builtin:
         reader = reader.format("kafka").option("startingOffsets", "earliest").option("failOnDataLoss", "true")
     else:
         from eventlake.streaming.kafka_source import SOURCE_NAME, KafkaDataSource
 
-        log.info("Kafka source: the Python data source over confluent-kafka (%s rows)", row_mode)
         spark.dataSource.register(KafkaDataSource)
-        reader = (
-            reader.format(SOURCE_NAME)
-            .option("rowMode", row_mode)
-            .option("tasks", str(max(2, settings.spark_stream_cores_max)))
-        )
-    raw = (
+        reader = reader.format(SOURCE_NAME).option("tasks", str(stream_tasks(spark)))
+        for name, value in options.items():
+            reader = reader.option(name, value)
+    return (
         reader.option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
         .option("subscribe", ",".join(event_topics(settings)))
         .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
-        .load()
     )
+
+
+def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
+    """A streaming DataFrame of raw Kafka records, from the connector chosen by the settings."""
+    builtin = _use_builtin(spark, settings)
+    log.info("Kafka source: %s", "Spark's built-in connector" if builtin else f"the Python data source ({row_mode})")
+    raw = _kafka_reader(spark, settings, builtin=builtin, rowMode=row_mode).load()
     return raw.select("key", "value", "topic", "partition", "offset", "timestamp")
+
+
+def read_landing_files(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
+    """A streaming DataFrame of encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
+
+    With the Python source in Arrow mode the source itself routes and encodes what each task read, so no
+    event ever becomes a JVM row; otherwise (Spark's connector, or the source yielding tuples) the raw
+    records go through the same code in ``mapInArrow``.
+    """
+    if row_mode == "arrow" and not _use_builtin(spark, settings):
+        log.info("Kafka source: the Python data source, routing and encoding in its tasks")
+        return _kafka_reader(spark, settings, builtin=False, output="landing").load()
+    return land_events(read_kafka(spark, settings, row_mode=row_mode))
 
 
 class StreamRunner:
@@ -104,29 +127,38 @@ class StreamRunner:
         self.started_at = datetime.now(UTC).isoformat()
         self.query: StreamingQuery | None = None
         self.totals = {"landed_rows": 0, "quarantined_rows": 0}
-        self.timings: dict[str, float] = {}
+        self.last_batch: dict[str, Any] = {}
 
     def land_batch(self, batch: DataFrame, batch_id: int) -> None:
-        """foreachBatch body: collect the routed batch as Arrow and commit it through the writer."""
+        """foreachBatch body: collect the batch's encoded files and commit them through the writer."""
         if self.writer.is_committed(batch_id):  # a replay after a crash: finish renames, skip the work
-            self.writer.write_batch(None, batch_id)
+            self.writer.write_encoded(None, batch_id)
             return
         started = time.perf_counter()
-        table = batch.toArrow()  # runs the read and the routing on the executors
+        files = batch.toArrow()  # the one action of the batch: read, route and encode on the executors
         collected = time.perf_counter()
-        commit = self.writer.write_batch(table, batch_id)
-        self.timings = {
-            "read_route_collect_seconds": round(collected - started, 3),
-            "write_commit_seconds": round(time.perf_counter() - collected, 3),
+        commit = self.writer.write_encoded(files, batch_id)
+        finished = time.perf_counter()
+        rows = commit.landed_rows + commit.quarantined_rows
+        self.last_batch = {
+            "batch_id": batch_id,
+            "rows": rows,
+            "files": len(commit.files),
+            "read_route_encode_seconds": round(collected - started, 3),
+            "write_commit_seconds": round(finished - collected, 3),
+            "rows_per_second": round(rows / (finished - started)) if finished > started else None,
         }
         self.totals["landed_rows"] += commit.landed_rows
         self.totals["quarantined_rows"] += commit.quarantined_rows
 
+    def batches(self) -> DataFrame:
+        """What each micro-batch is: the encoded landing files of the Kafka records it reads."""
+        return read_landing_files(self.spark, self.settings, row_mode=self.row_mode)
+
     def start(self, *, available_now: bool = False) -> StreamingQuery:
         fencing_check(self.paths, self.fencing_token)
         self.writer.recover()
-        routed = route_events(read_kafka(self.spark, self.settings, row_mode=self.row_mode))
-        writer = routed.writeStream.queryName(QUERY_NAME).foreachBatch(self.land_batch)
+        writer = self.batches().writeStream.queryName(QUERY_NAME).foreachBatch(self.land_batch)
         writer = writer.option("checkpointLocation", self.checkpoint)
         if available_now:
             writer = writer.trigger(availableNow=True)
@@ -149,7 +181,7 @@ class StreamRunner:
             "trigger_seconds": self.settings.stream_trigger_seconds,
             "last_commit_at": self.writer.last_commit.committed_at if self.writer.last_commit else None,
             **self.totals,
-            "last_batch_timings": self.timings,
+            "last_batch": self.last_batch,
         }
         if last is not None:
             progress = json.loads(last.json) if hasattr(last, "json") else dict(last)
@@ -160,13 +192,15 @@ class StreamRunner:
                 topic: {p: max(0, latest.get(topic, {}).get(p, o) - o) for p, o in parts.items()}
                 for topic, parts in end.items()
             }
+            duration_ms = (progress.get("durationMs") or {}).get("triggerExecution")
+            # Spark counts the source's rows, which are encoded files here: count events from the commit.
+            rows = self.last_batch.get("rows", 0) if self.last_batch.get("batch_id") == progress.get("batchId") else 0
             doc.update(
                 batch_id=progress.get("batchId"),
                 batch_timestamp=progress.get("timestamp"),
-                input_rows=progress.get("numInputRows"),
-                input_rows_per_second=progress.get("inputRowsPerSecond"),
-                rows_per_second=progress.get("processedRowsPerSecond"),
-                batch_duration_ms=(progress.get("durationMs") or {}).get("triggerExecution"),
+                input_rows=rows,
+                rows_per_second=round(rows * 1000 / duration_ms) if duration_ms else None,
+                batch_duration_ms=duration_ms,
                 offsets=end,
                 latest_offsets=latest,
                 lag=lag,

@@ -5,12 +5,20 @@ per topic and partition in Spark's checkpoint (``{"topic": {"0": next_offset}}``
 offset on first start, and a loud failure when retention deleted offsets that were never read.
 
 Tansu's ListOffsets(latest) answers ``base offset of the last record batch + 1`` rather than the end of
-the log, so the end of each partition is probed: read from ``max(start, listed_end - 1)`` (the first
-record of the last batch, or the last record on real Kafka) to the partition-EOF event, whose offset
-is the true end. That costs one record batch per partition per trigger and is right on both brokers.
+the log. A partition that keeps growing is read up to that listed end (the rest of its last batch goes
+to the next micro-batch); one whose listed end stopped moving is probed once: read from
+``listed_end - 1`` (the first record of the last batch, or the last record on real Kafka) to the
+partition-EOF event, whose offset is the true end. So a steady stream pays no probe fetch per trigger,
+and when producers stop every record still lands, on both brokers (see :class:`KafkaStreamReader`).
 
-``read()`` yields ``pyarrow.RecordBatch`` objects (``rowMode=tuples`` yields Python tuples instead:
-the row-by-row baseline of the benchmark).
+Two outputs (option ``output``):
+
+- ``records`` (default): Spark's Kafka columns, as ``pyarrow.RecordBatch`` objects (``rowMode=tuples``
+  yields Python tuples instead: the row-by-row baseline of the benchmark);
+- ``landing``: each task routes the records it read against the catalog and encodes them into finished
+  landing and quarantine Parquet files (:func:`eventlake.streaming.arrow_router.route_and_encode`),
+  yielding one row per file (``ENCODED_DDL``). Rows then never exist as JVM rows: a micro-batch
+  crosses into Spark and to the driver as a few compressed files, not as millions of values.
 """
 
 from __future__ import annotations
@@ -23,13 +31,18 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
 
 SOURCE_NAME = "eventlake_kafka"
 #: Same columns, names and order as Spark's built-in Kafka source (minus timestampType).
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 
+#: ``output`` option: Spark's Kafka columns, or encoded landing files.
+OUTPUTS = frozenset({"records", "landing"})
 ARROW_BATCH_ROWS = 50_000
+CONSUME_BATCH = 20_000
+#: Below this many records per task a micro-batch uses fewer tasks (about a quarter second of one core).
+MIN_ROWS_PER_TASK = 20_000
 PROBE_TIMEOUT_SECONDS = 15.0
 READ_STALL_SECONDS = 60.0
 
@@ -85,9 +98,15 @@ class KafkaRanges(InputPartition):
         self.ranges = ranges
 
 
-def pack_ranges(ranges: list[KafkaRange], tasks: int) -> list[KafkaRanges]:
-    """Greedy balance of ranges (largest first) into at most ``tasks`` groups by record count."""
-    bins: list[list[KafkaRange]] = [[] for _ in range(max(1, min(tasks, len(ranges))))]
+def pack_ranges(ranges: list[KafkaRange], tasks: int, min_rows: int = 1) -> list[KafkaRanges]:
+    """Greedy balance of ranges (largest first) into at most ``tasks`` groups of about ``min_rows`` records or more.
+
+    A small micro-batch runs as one task: a second one would cost more in scheduling than it saves, and
+    (with ``output=landing``) it would split each landing directory's rows into two smaller files.
+    """
+    total = sum(r.end - r.start for r in ranges)
+    tasks = min(tasks, len(ranges), max(1, total // max(1, min_rows)))
+    bins: list[list[KafkaRange]] = [[] for _ in range(max(1, tasks))]
     loads = [0] * len(bins)
     for r in sorted(ranges, key=lambda r: (r.start - r.end, r.topic, r.partition)):
         lightest = loads.index(min(loads))
@@ -96,95 +115,176 @@ def pack_ranges(ranges: list[KafkaRange], tasks: int) -> list[KafkaRanges]:
     return [KafkaRanges(sorted(b, key=lambda r: (r.topic, r.partition))) for b in bins if b]
 
 
-# Consumers are reused across micro-batches by the (reused) Python worker: a new connection per task
-# would add its set-up time to every batch. Keyed by broker and partition; seeking makes reuse safe.
-_CONSUMERS: dict[tuple[str, str, int], Any] = {}
+# One consumer per broker in each (reused) Python worker, kept across micro-batches: a new connection per
+# task would add its set-up time to every batch. A worker runs one task at a time, and each range assigns
+# and seeks its own partition, so sharing it is safe.
+_CONSUMERS: dict[str, Any] = {}
 _CONSUMERS_LOCK = threading.Lock()
 
 
-def _consumer_for(bootstrap_servers: str, topic: str, partition: int) -> Any:
+def _consumer_for(bootstrap_servers: str) -> Any:
     from confluent_kafka import Consumer
 
-    key = (bootstrap_servers, topic, partition)
     with _CONSUMERS_LOCK:
-        consumer = _CONSUMERS.get(key)
+        consumer = _CONSUMERS.get(bootstrap_servers)
         if consumer is None:
-            consumer = _CONSUMERS[key] = Consumer(consumer_config(bootstrap_servers))
+            consumer = _CONSUMERS[bootstrap_servers] = Consumer(consumer_config(bootstrap_servers))
         return consumer
 
 
-def read_range(part: KafkaRange) -> Iterator[Any]:
-    """The records of ``[part.start, part.end)`` as Arrow record batches (or tuples)."""
-    import pyarrow as pa
-    from confluent_kafka import KafkaError, TopicPartition
+def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
+    """The records of one task's ranges as Arrow record batches (or tuples).
 
-    if part.end <= part.start:
+    All the ranges are assigned at once, so one fetch round trip serves every partition of the task.
+    """
+    from confluent_kafka import TopicPartition
+
+    todo = [r for r in ranges if r.end > r.start]
+    if not todo:
         return
-    consumer = _consumer_for(part.bootstrap_servers, part.topic, part.partition)
-    consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
-    next_offset = part.start
+    tuples = todo[0].tuples
+    ends = {(r.topic, r.partition): r.end for r in todo}
+    positions = {(r.topic, r.partition): r.start for r in todo}  # next offset to read, per partition
+    consumer = _consumer_for(todo[0].bootstrap_servers)
+    assignment = [TopicPartition(r.topic, r.partition, r.start) for r in todo]
+    consumer.assign(assignment)
+    # A partition paused by an earlier task of this (reused) consumer stays paused through a new assign().
+    consumer.resume(assignment)
     last_progress = time.monotonic()
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
-    offsets: list[int] = []
-    timestamps: list[int] = []
+    columns = _RecordColumns()
     try:
-        while next_offset < part.end:
+        while left := sum(max(0, ends[key] - positions[key]) for key in ends):
             # Ask for no more than is left: consume() waits its whole timeout for a short count.
-            messages = consumer.consume(num_messages=min(10_000, part.end - next_offset), timeout=0.5)
+            messages = consumer.consume(num_messages=min(CONSUME_BATCH, left), timeout=0.5)
             if not messages:
                 if time.monotonic() - last_progress > READ_STALL_SECONDS:
-                    raise TimeoutError(f"{part.topic}[{part.partition}]: no data at offset {next_offset} for 60 s")
+                    raise TimeoutError(f"no data for {READ_STALL_SECONDS:.0f} s at {positions} (planned {ends})")
                 continue
             last_progress = time.monotonic()
-            for message in messages:
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        if message.offset() < part.end and message.offset() <= next_offset:
-                            raise DataLossError(
-                                f"{part.topic}[{part.partition}] ends at {message.offset()}, "
-                                f"but offsets up to {part.end} were planned: the log was truncated"
-                            )
-                        continue
-                    raise RuntimeError(f"{part.topic}[{part.partition}]: {error}")
-                offset = message.offset()
-                if offset >= part.end:
-                    next_offset = part.end
-                    break
-                keys.append(message.key())
-                values.append(message.value())
-                offsets.append(offset)
-                timestamps.append(message.timestamp()[1])
-                next_offset = offset + 1
-            if len(offsets) >= ARROW_BATCH_ROWS or (offsets and next_offset >= part.end):
-                yield from _emit(part, keys, values, offsets, timestamps, pa)
-                keys, values, offsets, timestamps = [], [], [], []
+            if any(message.error() is not None for message in messages):  # rare: end of partition, broker error
+                messages = _without_events(messages, ends, positions)
+            if not messages:
+                continue
+            columns.add(messages, single=len(ends) == 1)
+            reached = []
+            for key, offset in columns.last_offsets(messages, single=len(ends) == 1).items():
+                if key in positions:
+                    if positions[key] < ends[key] <= offset + 1:
+                        reached.append(TopicPartition(*key))
+                    positions[key] = max(positions[key], offset + 1)
+            if reached:  # stop fetching what is read to its end (the rest goes to the next micro-batch)
+                consumer.pause(reached)
+            if columns.rows >= ARROW_BATCH_ROWS:
+                yield from columns.emit(tuples, ends)
+        yield from columns.emit(tuples, ends)
     finally:
         consumer.unassign()
 
 
-def _emit(
-    part: KafkaRange, keys: list[Any], values: list[Any], offsets: list[int], timestamps: list[int], pa: Any
-) -> Iterator[Any]:
-    if part.tuples:
-        from datetime import UTC, datetime
+def _without_events(
+    messages: list[Any], ends: dict[tuple[str, int], int], positions: dict[tuple[str, int], int]
+) -> list[Any]:
+    """The records among ``messages``; an end of partition before the planned end is a truncated log."""
+    from confluent_kafka import KafkaError
 
-        for key, value, offset, ts in zip(keys, values, offsets, timestamps, strict=True):
-            yield (key, value, part.topic, part.partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
-        return
-    rows = len(offsets)
-    yield pa.RecordBatch.from_arrays(
-        [
-            pa.array(keys, pa.binary()),
-            pa.array(values, pa.binary()),
-            pa.array([part.topic] * rows, pa.string()),
-            pa.array([part.partition] * rows, pa.int32()),
-            pa.array(offsets, pa.int64()),
-            pa.array(timestamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
-        ],
-        names=["key", "value", "topic", "partition", "offset", "timestamp"],
-    )
+    records = []
+    reached = dict(positions)
+    for message in messages:
+        key = (message.topic(), message.partition())
+        error = message.error()
+        if error is None:
+            records.append(message)
+            reached[key] = message.offset() + 1
+        elif error.code() != KafkaError._PARTITION_EOF:
+            raise RuntimeError(f"{key[0]}[{key[1]}]: {error}")
+        elif key in ends and message.offset() < ends[key] and message.offset() <= reached[key]:
+            raise DataLossError(
+                f"{key[0]}[{key[1]}] ends at {message.offset()}, "
+                f"but offsets up to {ends[key]} were planned: the log was truncated"
+            )
+    return records
+
+
+class _RecordColumns:
+    """Consumed records gathered column by column (comprehensions: a loop of appends costs twice as much)."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.topics: list[str] = []
+        self.partitions: list[int] = []
+        self.offsets: list[int] = []
+        self.timestamps: list[int] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.offsets)
+
+    def add(self, messages: list[Any], *, single: bool) -> None:
+        self.keys += [m.key() for m in messages]
+        self.values += [m.value() for m in messages]
+        self.offsets += [m.offset() for m in messages]
+        self.timestamps += [m.timestamp()[1] for m in messages]
+        if single:  # one partition: no need to ask each message
+            self.topics += [messages[0].topic()] * len(messages)
+            self.partitions += [messages[0].partition()] * len(messages)
+        else:
+            self.topics += [m.topic() for m in messages]
+            self.partitions += [m.partition() for m in messages]
+
+    def last_offsets(self, messages: list[Any], *, single: bool) -> dict[tuple[str, int], int]:
+        """The last offset read of each partition in ``messages`` (just added)."""
+        if single:
+            return {(self.topics[-1], self.partitions[-1]): self.offsets[-1]}
+        tail = slice(len(self.offsets) - len(messages), None)
+        # Offsets only grow within a partition: the last one seen is the largest.
+        return dict(zip(zip(self.topics[tail], self.partitions[tail], strict=True), self.offsets[tail], strict=True))
+
+    def emit(self, tuples: bool, ends: dict[tuple[str, int], int]) -> Iterator[Any]:
+        """The records gathered so far below their partition's planned end (a fetch returns whole batches,
+        so the last one of a partition may run past it, and a partition keeps arriving until paused)."""
+        if not self.offsets:
+            return
+        if tuples:
+            from datetime import UTC, datetime
+
+            for key, value, topic, partition, offset, ts in zip(
+                self.keys, self.values, self.topics, self.partitions, self.offsets, self.timestamps, strict=True
+            ):
+                if offset < ends.get((topic, partition), -1):
+                    yield (key, value, topic, partition, offset, datetime.fromtimestamp(ts / 1000, tz=UTC))
+        else:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            batch = pa.RecordBatch.from_arrays(
+                [
+                    pa.array(self.keys, pa.binary()),
+                    pa.array(self.values, pa.binary()),
+                    pa.array(self.topics, pa.string()),
+                    pa.array(self.partitions, pa.int32()),
+                    pa.array(self.offsets, pa.int64()),
+                    pa.array(self.timestamps, pa.int64())
+                    .cast(pa.timestamp("ms", tz="UTC"))
+                    .cast(pa.timestamp("us", tz="UTC")),
+                ],
+                names=["key", "value", "topic", "partition", "offset", "timestamp"],
+            )
+            planned = [
+                pc.and_(
+                    pc.and_(pc.equal(batch["topic"], topic), pc.equal(batch["partition"], partition)),
+                    pc.less(batch["offset"], end),
+                )
+                for (topic, partition), end in ends.items()
+            ]
+            keep = planned[0]
+            for condition in planned[1:]:
+                keep = pc.or_(keep, condition)
+            yield batch if pc.all(keep).as_py() else batch.filter(keep)
+        self.clear()
 
 
 log = logging.getLogger(__name__)
@@ -237,30 +337,36 @@ class BrokerProbe:
         return self.true_ends({(topic, partition): from_offset})[(topic, partition)]
 
     def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """The offset after the last record of each partition, read from the log, not trusted from ListOffsets.
-
-        All partitions are probed with one assignment, so a trigger pays one fetch round, not one per partition.
-        """
-        from confluent_kafka import KafkaError, TopicPartition
-
+        """The offset after the last record of each partition, read from the log, not trusted from ListOffsets."""
         ends: dict[tuple[str, int], int] = {}
-        probes = []
+        probe_from: dict[tuple[str, int], int] = {}
         for (topic, partition), from_offset in from_offsets.items():
             low, listed_end = self.watermarks(topic, partition)
             if listed_end <= low:  # nothing retained
-                ends[(topic, partition)] = max(from_offset, int(listed_end))
-                continue
-            probe_from = max(from_offset, int(listed_end) - 1, int(low))
-            ends[(topic, partition)] = probe_from
-            probes.append(TopicPartition(topic, partition, probe_from))
-        if not probes:
-            return ends
-        pending = {(tp.topic, tp.partition) for tp in probes}
-        self._consumer.assign(probes)
+                ends[(topic, partition)] = max(from_offset, listed_end)
+            else:
+                probe_from[(topic, partition)] = max(from_offset, listed_end - 1, low)
+        return ends | {key: end for key, (end, _) in self.tail_ends(probe_from).items()}
+
+    def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
+        """(end, complete) of each partition, read from ``probe_from`` (the first record of its last batch).
+
+        All partitions are probed with one assignment, so a trigger pays one fetch round, not one per
+        partition. ``complete`` is False where the broker sent no end of partition in time: every offset
+        below ``end`` was seen, so it is a safe end for now, and the rest is probed again later.
+        """
+        from confluent_kafka import KafkaError, TopicPartition
+
+        ends = dict(probe_from)
+        pending = set(probe_from)
+        if not pending:
+            return {}
+        self._consumer.assign([TopicPartition(topic, partition, at) for (topic, partition), at in probe_from.items()])
         deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
         try:
             while pending and time.monotonic() < deadline:
-                for message in self._consumer.consume(num_messages=10_000, timeout=0.2):
+                # A short wait: consume() waits its whole timeout for fewer messages than it asks for.
+                for message in self._consumer.consume(num_messages=10_000, timeout=0.02):
                     key = (str(message.topic()), int(message.partition() or 0))
                     offset = int(message.offset() or 0)
                     error = message.error()
@@ -274,26 +380,43 @@ class BrokerProbe:
         finally:
             self._consumer.unassign()
         if pending:
-            # A busy broker answered slowly: every offset below ends[...] was seen, so it is a safe end
-            # for this micro-batch; the rest of the tail is probed again on the next trigger.
             log.warning("no end of partition seen within %ss for %s", PROBE_TIMEOUT_SECONDS, sorted(pending))
-        return ends
+        return {key: (end, key not in pending) for key, end in ends.items()}
 
     def close(self) -> None:
         self._consumer.close()
 
 
-class KafkaStreamReader(DataSourceStreamReader):
-    """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint."""
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Plans micro-batches as offset ranges per partition; Spark keeps the offsets in its checkpoint.
+
+    The end of a partition that keeps growing is taken from ListOffsets: on Tansu that is the first
+    record of its last batch, so the rest of that batch is read by the next micro-batch, and no trigger
+    pays a fetch round to probe it. Once a partition's listed end stops moving (its producers paused),
+    its true end is probed once, so its tail lands within two triggers; the result is kept until the
+    log grows again. ``Trigger.AvailableNow`` probes every true end once, at the start.
+    """
 
     def __init__(self, options: dict[str, str]) -> None:
+        # Spark hands a data source its options with lower-case names (they are case-insensitive).
+        options = {name.lower(): value for name, value in options.items()}
         self.bootstrap_servers = options["kafka.bootstrap.servers"]
         self.topics = [t.strip() for t in options["subscribe"].split(",") if t.strip()]
-        self.max_offsets = int(options.get("maxOffsetsPerTrigger", "0") or 0)
-        self.tuples = options.get("rowMode", "arrow") == "tuples"
+        self.max_offsets = int(options.get("maxoffsetspertrigger", "0") or 0)
+        self.tuples = options.get("rowmode", "arrow") == "tuples"
+        self.output = options.get("output", "records")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {sorted(OUTPUTS)}, not {self.output!r}")
+        if self.output == "landing" and self.tuples:
+            raise ValueError("output=landing reads Arrow batches; rowMode=tuples is for output=records")
         self.tasks = int(options.get("tasks", "2") or 2)
+        self.min_rows_per_task = int(options.get("minrowspertask", str(MIN_ROWS_PER_TASK)))
         self._probe: BrokerProbe | None = None
         self._latest: Offsets | None = None
+        #: Per partition: the listed end last seen, and the true end behind it once probed.
+        self._tails: dict[tuple[str, int], tuple[int, int | None]] = {}
+        #: Trigger.AvailableNow: the true ends when the query started (never read past them).
+        self._target: dict[tuple[str, int], int] | None = None
 
     @property
     def probe(self) -> BrokerProbe:
@@ -311,16 +434,21 @@ class KafkaStreamReader(DataSourceStreamReader):
     def getDefaultReadLimit(self) -> ReadLimit:
         return ReadMaxRows(self.max_offsets) if self.max_offsets > 0 else ReadAllAvailable()
 
+    def prepareForTriggerAvailableNow(self) -> None:
+        parts = self.probe.partitions()
+        self._target = self.probe.true_ends({key: self.probe.earliest(*key) for key in parts})
+
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
-        """True end of every partition, capped by the read limit; fails if unread data was deleted."""
+        """The end of every partition (see the class docstring), capped by the read limit.
+
+        Fails if retention deleted offsets that were never read.
+        """
         parts = self.probe.partitions()
         cap = math.ceil(limit.max_rows / len(parts)) if isinstance(limit, ReadMaxRows) and parts else None
-        latest: Offsets = {}
-        planned: Offsets = {}
+        marks = {key: self.probe.watermarks(*key) for key in parts}
         begins: dict[tuple[str, int], int] = {}
-        for topic, partition in parts:
+        for (topic, partition), (earliest, _) in marks.items():
             begin = start.get(topic, {}).get(str(partition))
-            earliest = self.probe.earliest(topic, partition)
             if begin is None:  # a partition added since the last batch: read it from its beginning
                 begin = earliest
             elif begin < earliest:
@@ -329,12 +457,39 @@ class KafkaStreamReader(DataSourceStreamReader):
                     f"the stream read them; refusing to skip them silently (reset the checkpoint to accept the loss)"
                 )
             begins[(topic, partition)] = begin
-        for (topic, partition), end in self.probe.true_ends(begins).items():
+        latest: Offsets = {}
+        planned: Offsets = {}
+        for (topic, partition), end in self._ends(begins, marks).items():
             begin = begins[(topic, partition)]
             latest.setdefault(topic, {})[str(partition)] = end
             planned.setdefault(topic, {})[str(partition)] = min(end, begin + cap) if cap else end
         self._latest = latest
         return planned
+
+    def _ends(
+        self, begins: dict[tuple[str, int], int], marks: dict[tuple[str, int], tuple[int, int]]
+    ) -> dict[tuple[str, int], int]:
+        ends: dict[tuple[str, int], int] = {}
+        probe_from: dict[tuple[str, int], int] = {}
+        for key, begin in begins.items():
+            low, listed = marks[key]
+            seen = self._tails.get(key)
+            if self._target is not None:
+                ends[key] = max(begin, self._target.get(key, begin))
+            elif listed <= low:  # nothing retained
+                ends[key] = max(begin, listed)
+            elif seen is None or seen[0] != listed:  # the log grew: its last batch is read next time
+                self._tails[key] = (listed, None)
+                ends[key] = max(begin, listed)
+            elif seen[1] is None:  # the same last batch as at the last trigger: read its true end
+                probe_from[key] = max(begin, listed - 1, low)
+            else:
+                ends[key] = max(begin, seen[1])
+        for key, (end, complete) in self.probe.tail_ends(probe_from).items():
+            ends[key] = end
+            if complete:
+                self._tails[key] = (marks[key][1], end)
+        return ends
 
     def reportLatestOffset(self) -> dict | None:
         return self._latest
@@ -348,12 +503,18 @@ class KafkaStreamReader(DataSourceStreamReader):
                     begin = self.probe.earliest(topic, int(partition))
                 if stop > begin:
                     ranges.append(KafkaRange(self.bootstrap_servers, topic, int(partition), begin, stop, self.tuples))
-        return pack_ranges(ranges, self.tasks)
+        return pack_ranges(ranges, self.tasks, self.min_rows_per_task)
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
         assert isinstance(partition, KafkaRanges)
-        for one in partition.ranges:
-            yield from read_range(one)
+        records = read_ranges(partition.ranges)
+        if self.output == "landing":
+            from eventlake.streaming.arrow_router import no_gc, route_and_encode
+
+            with no_gc():  # consuming allocates a message object per record, none in a cycle
+                yield from route_and_encode(records)
+        else:
+            yield from records
 
     def commit(self, end: dict) -> None:
         """Nothing to do: the offsets live in Spark's checkpoint, not in the broker."""
@@ -364,13 +525,17 @@ class KafkaStreamReader(DataSourceStreamReader):
 
 
 class KafkaDataSource(DataSource):
-    """``spark.readStream.format("eventlake_kafka")`` with options ``kafka.bootstrap.servers``, ``subscribe``."""
+    """``spark.readStream.format("eventlake_kafka")``: options kafka.bootstrap.servers, subscribe, output..."""
 
     @classmethod
     def name(cls) -> str:
         return SOURCE_NAME
 
     def schema(self) -> str:
+        if self.options.get("output", "records") == "landing":
+            from eventlake.streaming.landing import ENCODED_DDL
+
+            return ENCODED_DDL
         return KAFKA_SCHEMA
 
     def streamReader(self, schema: Any) -> DataSourceStreamReader:

@@ -1,8 +1,10 @@
 """The landing writer: one micro-batch -> hidden Parquet files -> commit manifest -> visible names.
 
-Implements the commit protocol of :mod:`eventlake.lake`. Idempotent per batch id: Spark replays a
-batch with the same id and the same offsets after a crash, so the same rows get the same file names;
-a batch whose manifest exists is only rolled forward (renames finished), never written twice.
+:func:`encode_files` turns routed rows into finished Parquet files (bytes) and runs inside the Spark
+tasks; :class:`LandingWriter` runs on the driver, writes those bytes and commits them. It implements
+the commit protocol of :mod:`eventlake.lake`. Idempotent per batch id: Spark replays a batch with the
+same id and the same offsets after a crash, so the same rows get the same file names; a batch whose
+manifest exists is only rolled forward (renames finished), never written twice.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +27,24 @@ from eventlake.streaming.transform import LANDING_COLUMNS, QUARANTINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
-LANDING_SORT = ("event_type", "event_date", "event_hour", "kafka_topic", "kafka_partition", "kafka_offset")
-QUARANTINE_SORT = ("quarantine_date", "kafka_topic", "kafka_partition", "kafka_offset")
+#: Rows are grouped into files by these keys. The sort is stable and a task reads each partition in offset
+#: order, so within a file rows stay in (topic, partition, offset) order without sorting on those too.
+LANDING_SORT = ("event_type", "event_date", "event_hour")
+QUARANTINE_SORT = ("quarantine_date",)
+#: Columns worth a Parquet dictionary (few distinct values per file); ids, times and payloads are not.
+DICTIONARY_COLUMNS = ["event_type", "user_id", "user_agent", "client_host", "kafka_topic", "kafka_partition", "error"]
+#: :func:`encode_files` output, one row per file: where it goes, its rows and offsets, its Parquet bytes.
+ENCODED_SCHEMA = pa.schema(
+    [
+        ("root", pa.string()),
+        ("directory", pa.string()),
+        ("rows", pa.int64()),
+        ("offsets", pa.string()),
+        ("data", pa.binary()),
+    ]
+)
+#: The same schema as Spark DDL.
+ENCODED_DDL = "root string, directory string, rows long, offsets string, data binary"
 
 
 @dataclass
@@ -79,31 +97,52 @@ class LandingWriter:
         return f"{self.commits}/{lake.commit_manifest_name(batch_id)}"
 
     def write_batch(self, table: pa.Table | None, batch_id: int) -> BatchCommit:
-        """Land one micro-batch exactly once (see the module docstring); ``None`` only for committed ones."""
+        """Land one micro-batch of routed rows exactly once; ``None`` only for committed batches."""
+        return self.write_encoded(None if table is None else encode_files(table, self.compression), batch_id)
+
+    def write_encoded(self, files: pa.Table | None, batch_id: int) -> BatchCommit:
+        """Land one micro-batch of :func:`encode_files` output exactly once (see the module docstring).
+
+        ``files`` may hold several files for one directory (one per Spark task); ``None`` is allowed only for
+        a batch that is already committed (a replay, which is only rolled forward).
+        """
         manifest_path = self._manifest_path(batch_id)
         existing = self._read_manifest(manifest_path)
         if existing is not None:
             self._roll_forward(existing)
             log.info("batch %d already committed; rolled forward", batch_id)
             return BatchCommit(batch_id, existing["landed_rows"], existing["quarantined_rows"], replayed=True)
-        if table is None:
+        if files is None:
             raise ValueError(f"batch {batch_id} is not committed and no rows were given")
-        if table.num_rows == 0:
+        if files.num_rows == 0:
             return BatchCommit(batch_id)
 
-        valid = pc.is_null(table["error"])
-        landed = self._write_landing(table.filter(valid), batch_id)
-        quarantined = self._write_quarantine(table.filter(pc.invert(valid)), batch_id)
+        entries = []
+        numbers = {"landing": 0, "quarantine": 0}
+        # Sorted, so that a retried batch (same offsets, same tasks) numbers its files the same way.
+        ordered = files.sort_by([("root", "ascending"), ("directory", "ascending"), ("offsets", "ascending")])
+        for root_name, directory, rows, data in zip(
+            ordered["root"].to_pylist(),
+            ordered["directory"].to_pylist(),
+            ordered["rows"].to_pylist(),
+            ordered["data"],
+            strict=True,
+        ):
+            root = self.landing if root_name == "landing" else self.quarantine
+            n = numbers[root_name]
+            numbers[root_name] += 1
+            self._write_file(root, directory, data.as_buffer(), batch_id, n)
+            path = f"{directory}/{lake.batch_file_name(batch_id, n)}"
+            entries.append({"root": root_name, "path": path, "rows": rows})
         self.fencing_check()
         committed_at = datetime.now(UTC).isoformat()
         manifest: dict[str, Any] = {
             "batch_id": batch_id,
             "committed_at": committed_at,
-            "landed_rows": sum(rows for _, rows in landed),
-            "quarantined_rows": sum(rows for _, rows in quarantined),
-            "files": [{"root": "landing", "path": path, "rows": rows} for path, rows in landed]
-            + [{"root": "quarantine", "path": path, "rows": rows} for path, rows in quarantined],
-            "offsets": _offset_ranges(table),
+            "landed_rows": sum(e["rows"] for e in entries if e["root"] == "landing"),
+            "quarantined_rows": sum(e["rows"] for e in entries if e["root"] == "quarantine"),
+            "files": entries,
+            "offsets": merge_offset_ranges(json.loads(text) for text in files["offsets"].to_pylist()),
         }
         self._write_manifest(manifest_path, manifest)
         self._roll_forward(manifest)
@@ -132,44 +171,13 @@ class LandingWriter:
         return rolled
 
     # --- pieces -----------------------------------------------------------------------------------
-    def _write_landing(self, table: pa.Table, batch_id: int) -> list[tuple[str, int]]:
-        if table.num_rows == 0:
-            return []
-        table = table.sort_by([(name, "ascending") for name in LANDING_SORT])
-        written = []
-        for n, (key, group) in enumerate(_groups(table, ("event_type", "event_date", "event_hour"))):
-            event_type, event_date, event_hour = key
-            directory = lake.landing_partition_path(event_type, lake.HourPartition(event_date, int(event_hour)))
-            written.append(self._write_file(self.landing, directory, group.select(list(LANDING_COLUMNS)), batch_id, n))
-        return written
-
-    def _write_quarantine(self, table: pa.Table, batch_id: int) -> list[tuple[str, int]]:
-        if table.num_rows == 0:
-            return []
-        # The Kafka timestamp's date (not the wall clock): a replayed batch files its rows identically.
-        dates = pc.strftime(table["kafka_timestamp"].cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%d")
-        table = table.append_column("quarantine_date", dates).sort_by([(n, "ascending") for n in QUARANTINE_SORT])
-        written = []
-        for n, ((quarantine_date,), group) in enumerate(_groups(table, ("quarantine_date",))):
-            directory = f"quarantine_date={quarantine_date}"
-            written.append(
-                self._write_file(self.quarantine, directory, group.select(list(QUARANTINE_COLUMNS)), batch_id, n)
-            )
-        return written
-
-    def _write_file(self, root: str, directory: str, table: pa.Table, batch_id: int, n: int) -> tuple[str, int]:
+    def _write_file(self, root: str, directory: str, data: pa.Buffer, batch_id: int, n: int) -> None:
         folder = f"{root}/{directory}"
         if folder not in self._dirs:
             self.fs.create_dir(folder, recursive=True)
             self._dirs.add(folder)
-        pq.write_table(
-            table,
-            f"{folder}/{lake.hidden_batch_file_name(batch_id, n)}",
-            filesystem=self.fs,
-            compression=self.compression,
-            compression_level=1 if self.compression == "zstd" else None,
-        )
-        return f"{directory}/{lake.batch_file_name(batch_id, n)}", table.num_rows
+        with self.fs.open_output_stream(f"{folder}/{lake.hidden_batch_file_name(batch_id, n)}") as out:
+            out.write(data)
 
     def _write_manifest(self, path: str, manifest: dict[str, Any]) -> None:
         if f"{self.commits}" not in self._dirs:
@@ -203,6 +211,59 @@ class LandingWriter:
         return renamed
 
 
+def encode_files(routed: pa.Table, compression: str = "zstd") -> pa.Table:
+    """Routed rows -> one Parquet file (bytes) per landing partition and quarantine day (``ENCODED_SCHEMA``).
+
+    Pure and deterministic: Spark tasks run it on their share of a micro-batch, so the rows are encoded
+    where they were read and only finished files (a few per batch) travel to the driver that commits them.
+    """
+    if routed.num_rows == 0:
+        return ENCODED_SCHEMA.empty_table()
+    valid = pc.is_null(routed["error"])
+    files = [
+        *_encode_landing(routed.filter(valid), compression),
+        *_encode_quarantine(routed.filter(pc.invert(valid)), compression),
+    ]
+    # The offsets of everything this call saw, on each of its files (the manifest keeps their union).
+    offsets = json.dumps(_offset_ranges(routed), sort_keys=True)
+    return pa.Table.from_pylist([dict(f, offsets=offsets) for f in files], schema=ENCODED_SCHEMA)
+
+
+def _encode_landing(table: pa.Table, compression: str) -> list[dict[str, Any]]:
+    if table.num_rows == 0:
+        return []
+    table = table.sort_by([(name, "ascending") for name in LANDING_SORT])
+    files = []
+    for (event_type, event_date, event_hour), group in _groups(table, LANDING_SORT):
+        directory = lake.landing_partition_path(event_type, lake.HourPartition(event_date, int(event_hour)))
+        files.append(_encoded("landing", directory, group, LANDING_COLUMNS, compression))
+    return files
+
+
+def _encode_quarantine(table: pa.Table, compression: str) -> list[dict[str, Any]]:
+    if table.num_rows == 0:
+        return []
+    # The Kafka timestamp's date (not the wall clock): a replayed batch files its rows identically.
+    dates = table["kafka_timestamp"].cast(pa.timestamp("us", tz="UTC")).cast(pa.date32()).cast(pa.string())
+    table = table.append_column("quarantine_date", dates).sort_by([(n, "ascending") for n in QUARANTINE_SORT])
+    return [
+        _encoded("quarantine", f"quarantine_date={quarantine_date}", group, QUARANTINE_COLUMNS, compression)
+        for (quarantine_date,), group in _groups(table, QUARANTINE_SORT)
+    ]
+
+
+def _encoded(root: str, directory: str, group: pa.Table, columns: tuple[str, ...], compression: str) -> dict[str, Any]:
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        group.select(list(columns)),
+        sink,
+        compression=compression,
+        compression_level=1 if compression == "zstd" else None,
+        use_dictionary=[name for name in DICTIONARY_COLUMNS if name in columns],
+    )
+    return {"root": root, "directory": directory, "rows": group.num_rows, "data": sink.getvalue().to_pybytes()}
+
+
 def _groups(table: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], pa.Table]]:
     """Contiguous runs of equal ``keys`` in a table sorted by them, in order (vectorised: no row loop)."""
     if table.num_rows == 0:
@@ -219,7 +280,7 @@ def _groups(table: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...
 
 
 def _offset_ranges(table: pa.Table) -> dict[str, dict[str, list[int]]]:
-    """``{topic: {partition: [first, last]}}`` of the batch (for audits; Spark's checkpoint is the truth)."""
+    """``{topic: {partition: [first, last]}}`` of some rows (for audits; Spark's checkpoint is the truth)."""
     if table.num_rows == 0:
         return {}
     grouped = table.group_by(["kafka_topic", "kafka_partition"]).aggregate(
@@ -232,3 +293,14 @@ def _offset_ranges(table: pa.Table) -> dict[str, dict[str, list[int]]]:
             row["kafka_offset_max"],
         ]
     return out
+
+
+def merge_offset_ranges(ranges: Iterable[dict[str, dict[str, list[int]]]]) -> dict[str, dict[str, list[int]]]:
+    """The union of several :func:`_offset_ranges` results: per partition, the first and the last offset."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for one in ranges:
+        for topic, partitions in one.items():
+            for partition, (first, last) in partitions.items():
+                seen = out.setdefault(topic, {}).get(partition)
+                out[topic][partition] = [min(first, seen[0]), max(last, seen[1])] if seen else [first, last]
+    return {topic: dict(sorted(parts.items(), key=lambda p: int(p[0]))) for topic, parts in sorted(out.items())}

