@@ -9,6 +9,11 @@ No catchup: a run also compacts every earlier closed hour that was never compact
 scheduler was down for hours the next run takes them all, instead of a queue of one run per missed
 hour (which, from a fixed start date, a new deployment would start with). ``airflow dags backfill``
 (or the UI's backfill) compacts a range of past hours run by run.
+
+One compaction at a time: the Spark job and the retention run one task instance at a time across
+runs (``max_active_tis_per_dag=1``; the job re-plans when it starts, so a run queued behind another
+skips what that one published). Runs themselves may overlap, so a run waiting out its grace period
+never holds up a backfill or a manual run of an earlier hour.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def python_executable() -> str:
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 24, tz="UTC"),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=4,
     default_args={"owner": "eventlake", "retries": 2, "retry_delay": timedelta(minutes=1)},
     tags=["eventlake", "compaction"],
     user_defined_macros={"eventlake_settings": eventlake_settings, "python_executable": python_executable},
@@ -87,6 +92,7 @@ def compact_events() -> None:
         conn_id="spark_default",
         application="{{ eventlake_settings().repo_root }}/spark_jobs/compact_events.py",
         name="eventlake-compact-events",
+        max_active_tis_per_dag=1,
         conf={
             "spark.cores.max": "{{ eventlake_settings().spark_batch_cores_max }}",
             "spark.executor.memory": "{{ eventlake_settings().spark_executor_memory }}",
@@ -116,7 +122,7 @@ def compact_events() -> None:
             outlet_events[CURATED_PARTITIONS].add(curated_asset(partition["table"]), extra=asset_event_extra(partition))
         return len(result["published"])
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", max_active_tis_per_dag=1)
     def apply_retention(data_interval_end: Any = None) -> dict[str, Any]:
         """Delete superseded curated versions and compacted landing files past their retention."""
         from dataclasses import asdict
