@@ -210,6 +210,20 @@ def main() -> None:
                 "all_daily_reports_under_30s": publish_seconds < 30,
                 "duckdb_at_least_5x_spark": ratio >= 5,
             },
+            "targets": [
+                {
+                    "target": "all daily reports published (queries, checks, charts, files), DuckDB",
+                    "goal": "< 30 s",
+                    "measured": f"{publish_seconds:.1f} s",
+                    "met": publish_seconds < 30,
+                },
+                {
+                    "target": "all daily queries, DuckDB vs Spark SQL local[2]",
+                    "goal": ">= 5x faster",
+                    "measured": f"{ratio:.1f}x",
+                    "met": ratio >= 5,
+                },
+            ],
             "row_counts_match": not mismatched,
             # Figures on a shared 2-core machine are only comparable at a similar load.
             "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],

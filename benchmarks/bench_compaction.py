@@ -427,6 +427,38 @@ def land_and_compact(spark: Any, settings: EventlakeSettings, day: SimulatedDay,
     }
 
 
+def targets(realistic: dict[str, Any], queries: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals next to the figures of this run (rendered into BENCHMARKS.md by `make bench`)."""
+    found = [
+        {
+            "target": "files, landing -> curated",
+            "goal": ">= 100x fewer",
+            "measured": (
+                f"{realistic['landing_files']:,} -> {realistic['curated_files']:,} ({realistic['file_ratio']:g}x)"
+            ),
+            "met": realistic["file_ratio"] >= 100,
+        },
+        {
+            "target": "compaction rate (Spark local[2])",
+            "goal": ">= 500,000 rows/s of input",
+            "measured": f"{realistic['compaction_rows_per_s']:,} rows/s",
+            "met": realistic["compaction_rows_per_s"] >= 500_000,
+        },
+    ]
+    for engine in ("duckdb", "spark_sql"):
+        for query, goal in (("full_scan_group_by", 5), ("one_hour_filter", 20)):
+            figure = queries[f"{engine}.{query}"]
+            found.append(
+                {
+                    "target": f"{engine} {query.replace('_', ' ')}, curated vs landing",
+                    "goal": f">= {goal}x faster",
+                    "measured": f"{figure['speedup']:g}x ({figure['landing_s']:g}s -> {figure['curated_s']:g}s)",
+                    "met": figure["speedup"] >= goal,
+                }
+            )
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
@@ -494,6 +526,9 @@ def main() -> int:
         # Figures on a shared 2-core machine are only comparable at a similar load.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
+    output["targets"] = targets(realistic, queries)
+    for target in output["targets"]:
+        print(f"target {target['target']}: goal {target['goal']}, measured {target['measured']}", flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(output, indent=2))
     print(f"wrote {args.output}")
