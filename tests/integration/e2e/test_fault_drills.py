@@ -180,9 +180,14 @@ def kill_compaction_mid_run(settings: EventlakeSettings, client: AirflowClient, 
     run_id = client.trigger("compact_events", data_interval=(hour.start, hour.end), logical_date=hour.start)
 
     def compaction_driver() -> psutil.Process | None:
+        # This run's job (its interval is on the command line), not a scheduled run's.
         for process in psutil.process_iter(["cmdline"]):
             cmdline = " ".join(process.info["cmdline"] or [])
-            if "org.apache.spark.deploy.SparkSubmit" in cmdline and "compact_events.py" in cmdline:
+            if (
+                "org.apache.spark.deploy.SparkSubmit" in cmdline
+                and "compact_events.py" in cmdline
+                and hour.start.isoformat() in cmdline
+            ):
                 return process
         return None
 
