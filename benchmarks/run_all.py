@@ -154,8 +154,8 @@ def render_existing() -> int:
             results.append((script, json.loads(path.read_text()), 0.0, 0))
     text = render(results).replace(
         "Written by `make bench`",
-        "Rendered by `python -m benchmarks.run_all --from-results` from each benchmark's last run (this "
-        "session, machine shared with other work at load average 7-15: figures are pessimistic)",
+        "Rendered by `python -m benchmarks.run_all --from-results` from each benchmark's last run "
+        "(each result records the load average it ran at)",
     )
     (REPO_ROOT / "BENCHMARKS.md").write_text(text)
     print(f"wrote {REPO_ROOT / 'BENCHMARKS.md'}")
