@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "var" / "bench"
+#: When `make bench` last ran, and how long each benchmark took (reused by ``--from-results``).
+RUN_LOG = RESULTS / "run_all.json"
 #: Run order: cheap, self-contained benchmarks first; the end-to-end one last.
 ORDER = ("bench_producer", "bench_stream_ingest", "bench_compaction", "bench_analytics", "bench_end_to_end")
 
@@ -140,22 +142,28 @@ def main() -> int:
         candidates = [RESULTS / f"{name}.json", RESULTS / f"{script.stem}.json"]
         result = next((json.loads(p.read_text()) for p in candidates if p.exists()), {})
         results.append((script, result, elapsed, code))
+    runs = {script.stem: {"seconds": round(elapsed), "exit_code": code} for script, _, elapsed, code in results}
+    RUN_LOG.write_text(json.dumps({"written_at": datetime.now(UTC).isoformat(), "runs": runs}, indent=2))
     (REPO_ROOT / "BENCHMARKS.md").write_text(render(results))
     print(f"wrote {REPO_ROOT / 'BENCHMARKS.md'}")
     return 0 if all(code == 0 for *_, code in results) else 1
 
 
 def render_existing() -> int:
+    """BENCHMARKS.md again from the last results (after `make test-faults`, say), without re-running."""
+    last = json.loads(RUN_LOG.read_text()) if RUN_LOG.exists() else {"runs": {}}
     results = []
     for script in scripts():
         name = script.stem.removeprefix("bench_")
         path = RESULTS / f"{name}.json"
         if path.exists():
-            results.append((script, json.loads(path.read_text()), 0.0, 0))
+            run = last["runs"].get(script.stem, {})
+            results.append((script, json.loads(path.read_text()), run.get("seconds", 0.0), run.get("exit_code", 0)))
+    written = f" of {last['written_at'][:16].replace('T', ' ')} UTC" if last.get("written_at") else ""
     text = render(results).replace(
         "Written by `make bench`",
-        "Rendered by `python -m benchmarks.run_all --from-results` from each benchmark's last run "
-        "(each result records the load average it ran at)",
+        f"Figures of the last `make bench`{written} (each result records the load average it ran at), rendered by "
+        "`python -m benchmarks.run_all --from-results`",
     )
     (REPO_ROOT / "BENCHMARKS.md").write_text(text)
     print(f"wrote {REPO_ROOT / 'BENCHMARKS.md'}")
