@@ -156,15 +156,13 @@ def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
         while left := sum(max(0, ends[key] - positions[key]) for key in ends):
             # Ask for no more than is left: consume() waits its whole timeout for a short count.
             messages = consumer.consume(num_messages=min(CONSUME_BATCH, left), timeout=0.5)
-            if not messages:
+            if any(message.error() is not None for message in messages):  # rare: end of partition, broker error
+                messages = _without_events(messages, ends, positions)
+            if not messages:  # nothing, or only events (an end of partition short of the planned end): no progress
                 if time.monotonic() - last_progress > READ_STALL_SECONDS:
                     raise TimeoutError(f"no data for {READ_STALL_SECONDS:.0f} s at {positions} (planned {ends})")
                 continue
             last_progress = time.monotonic()
-            if any(message.error() is not None for message in messages):  # rare: end of partition, broker error
-                messages = _without_events(messages, ends, positions)
-            if not messages:
-                continue
             columns.add(messages, single=len(ends) == 1)
             reached = []
             for key, offset in columns.last_offsets(messages, single=len(ends) == 1).items():

@@ -128,3 +128,49 @@ def test_a_small_batch_runs_as_one_task() -> None:
     assert len(pack_ranges(ranges, 2, min_rows=10_000)) == 2
     assert len(pack_ranges(ranges, 4, min_rows=9_000)) == 3
     assert [len(t.ranges) for t in pack_ranges(ranges, 2, min_rows=20_000)] == [9]
+
+
+class _EndOfPartition:
+    def code(self) -> int:
+        from confluent_kafka import KafkaError
+
+        return KafkaError._PARTITION_EOF
+
+
+class _EventOnly:
+    """An end-of-partition event at ``offset`` (librdkafka reports the high watermark there)."""
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> _EndOfPartition:
+        return _EndOfPartition()
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class EventsOnlyConsumer:
+    """A consumer whose every poll returns an end of partition past the position, never a record."""
+
+    def assign(self, assignment: object) -> None: ...
+    def resume(self, assignment: object) -> None: ...
+    def unassign(self) -> None: ...
+
+    def consume(self, num_messages: int, timeout: float) -> list[_EventOnly]:
+        return [_EventOnly(50)]
+
+
+def test_a_read_seeing_only_partition_events_fails_after_the_stall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlake.streaming import kafka_source
+
+    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers: EventsOnlyConsumer())
+    monkeypatch.setattr(kafka_source, "READ_STALL_SECONDS", 0.2)
+    with pytest.raises(TimeoutError, match="no data"):
+        list(kafka_source.read_ranges([KafkaRange("b:1", "t", 0, 10, 100)]))
