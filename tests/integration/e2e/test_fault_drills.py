@@ -50,7 +50,8 @@ from eventlake.settings import REPO_ROOT, EventlakeSettings
 from eventlake.stack.supervisor import Supervisor
 from eventlake.streaming.control import StreamPaths, read_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+# The drill takes 15-20 minutes on 2 cores: above the suite's 900 s limit per test.
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(2700)]
 
 SEED = 20261201
 LOAD_RATE = 400  # events/s through the API for the whole drill
@@ -236,7 +237,10 @@ def drill(settings: EventlakeSettings, client: AirflowClient, tmp_path: Path) ->
             duration_seconds=3600,
             rate_per_second=LOAD_RATE,
             concurrency=8,
-            batch_size=20,
+            # Batches of 200 (2 requests/s): at 20 per request the broker stored ~20 tiny batches a
+            # second, and Tansu's fetch, which lists every batch object of a partition, fell behind
+            # the load after the first restart (see the README's known limitations).
+            batch_size=200,
             events_path=events_path,
             progress=False,
             send_attempts=40,
