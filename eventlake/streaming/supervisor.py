@@ -198,7 +198,10 @@ class StreamSupervisor:
             return f"no heartbeat for {heartbeat_age:.0f}s"
         batch_age = now - _epoch(progress.get("last_commit_at") or progress.get("started_at"))
         if batch_age > limit:
-            lag = self.lag_probe(progress)
+            # A driver stuck in its first micro-batch has no offsets of its own yet: it resumes from
+            # those its predecessor reached, so the lag beyond them is its lag.
+            offsets = progress.get("offsets") or state.get("last_offsets")
+            lag = self.lag_probe({**progress, "offsets": offsets})
             if lag:
                 return f"lag {lag} and no batch committed for {batch_age:.0f}s"
         return None
@@ -212,6 +215,9 @@ class StreamSupervisor:
 
     def _record_death(self, state: dict[str, Any], *, reason: str) -> dict[str, Any]:
         lived = self.clock() - state.get("started_epoch", 0)
+        progress = self._progress(state)
+        if progress is not None and progress.get("offsets"):
+            state = {**state, "last_offsets": progress["offsets"]}  # where its successor resumes (about)
         failures = 0 if lived >= STABLE_SECONDS else state.get("failures", 0) + 1
         # The first death restarts at once; repeated quick deaths back off exponentially.
         delay = 0 if failures <= 1 else self.settings.stream_restart_backoff_seconds * 2 ** min(failures - 2, 6)

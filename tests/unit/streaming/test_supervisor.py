@@ -49,8 +49,11 @@ def _check(home: str, barrier: multiprocessing.synchronize.Barrier) -> None:
 def home(tmp_path: Path):
     (tmp_path / "run").mkdir()
     yield tmp_path
-    for pid in live_drivers(tmp_path):
-        os.kill(pid, signal.SIGKILL)
+    # The last driver started may not have logged itself yet: the supervisor's record names it too.
+    recorded = (read_json(StreamPaths.under(tmp_path / "run").driver) or {}).get("pid")
+    for pid in {*live_drivers(tmp_path), *([recorded] if recorded else [])}:
+        if process_start_ticks(pid) is not None:
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_concurrent_checks_start_exactly_one_driver(home: Path) -> None:
@@ -112,3 +115,61 @@ def test_stop_is_graceful_and_sticks_until_start(home: Path) -> None:
 def _reap(pid: int) -> bool:
     os.waitpid(pid, os.WNOHANG)
     return process_start_ticks(pid) is None
+
+
+# A stand-in driver that publishes progress: token 1 commits batches (with offsets); later tokens only
+# heartbeat, as a driver stuck in its first micro-batch does.
+PUBLISHING_DRIVER = """
+import datetime, json, os, pathlib, sys, time
+root = pathlib.Path(sys.argv[1])
+token = int(os.environ["EVENTLAKE_STREAM_FENCING_TOKEN"])
+with open(root / "drivers.log", "a") as out:
+    out.write(f"{os.getpid()} {token}\\n")
+started = datetime.datetime.now(datetime.UTC).isoformat()
+while True:
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    doc = {"fencing_token": token, "started_at": started, "heartbeat_at": now, "last_commit_at": None}
+    if token == 1:
+        doc.update(last_commit_at=now, offsets={"events": {"0": 5}})
+    tmp = root / "stream" / "progress.tmp"
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(root / "stream" / "progress.json")
+    time.sleep(0.05)
+"""
+
+
+def test_a_restarted_driver_without_a_first_commit_is_stalled_when_its_predecessors_offsets_lag(
+    home: Path,
+) -> None:
+    settings = load_settings(home=home, stream_stall_seconds=1, stream_restart_backoff_seconds=1)
+    script = home / "publishing_driver.py"
+    script.write_text(PUBLISHING_DRIVER)
+    probed: list[object] = []
+
+    def lag_probe(progress: dict) -> int | None:
+        probed.append(progress.get("offsets"))
+        return 7 if progress.get("offsets") == {"events": {"0": 5}} else None
+
+    supervisor = StreamSupervisor(
+        settings, command=[sys.executable, str(script), str(settings.run_dir)], lag_probe=lag_probe
+    )
+    first = supervisor.check()
+    time.sleep(1.5)
+    assert "healthy" in supervisor.check().detail  # commits keep coming: never probed
+    os.kill(first.pid, signal.SIGKILL)
+    os.waitpid(first.pid, 0)
+    second = supervisor.check()
+    assert second.token == 2
+    time.sleep(0.5)
+    assert "healthy" in supervisor.check().detail  # within the stall time of its start
+    time.sleep(1.2)
+    killed = supervisor.check()
+    assert probed == [{"events": {"0": 5}}]
+    assert not killed.running
+    assert process_start_ticks(second.pid) is None or _reap(second.pid)
+    assert "backoff" in killed.detail  # the second quick death in a row
+    assert read_json(StreamPaths.under(home / "run").driver)["last_death"].startswith(
+        "stalled: lag 7 and no batch committed for"
+    )
+    time.sleep(1.1)
+    assert supervisor.check().token == 3
