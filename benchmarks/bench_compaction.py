@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from eventlake import metastore
+from eventlake.analytics.engines import DuckDBEngine
 from eventlake.catalog import EVENT_TYPES, EventType
 from eventlake.catalog.types import Choice, Integer, Money, Text, Timestamp
 from eventlake.compaction.local_services import free_port, hive_metastore
@@ -320,22 +321,14 @@ def run_queries(spark: Any, settings: EventlakeSettings, repeat: int) -> dict[st
             return sorted(con.sql(sql.format(src=source)).fetchall())
 
     def duck_curated(sql: str) -> Any:
-        # As the analytics engine reads: each table's published version directories from the metastore.
-        selects = []
-        with metastore.connect(settings) as client:
-            for table in tables:
-                files = [
-                    f"'{info.path}'"
-                    for location in client.partition_locations(table).values()
-                    for info in lake.data_files(lake.path(location))
-                ]
-                if files:
-                    selects.append(
-                        f"select event_date, event_hour, user_id from read_parquet([{', '.join(files)}], "
-                        "hive_partitioning = true, hive_types = {'event_date': VARCHAR, 'event_hour': INTEGER})"
-                    )
-        with duckdb.connect() as con:
-            return sorted(con.sql(sql.format(src=f"({' union all '.join(selects)})")).fetchall())
+        # The embedded query engine, as the reports read: the metastore's published partitions (only
+        # those the question's event_date filter can touch), then DuckDB over their files.
+        engine = DuckDBEngine.from_settings(settings)
+        try:
+            table = engine.run(sql.format(src="curated_events"), {})
+        finally:
+            engine.close()
+        return sorted(tuple(row.values()) for row in table.to_pylist())
 
     def spark_landing(sql: str) -> Any:
         landing = spark.read.option("basePath", str(landing_root)).parquet(str(landing_root))

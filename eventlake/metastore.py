@@ -11,10 +11,10 @@ compaction run with one ``alter_partitions`` and one ``add_partitions`` call per
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from eventlake.catalog import QUARANTINE_TABLE, LakeTable, hive_ddl, lake_tables
 from eventlake.lake import HourPartition
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from eventlake.settings import EventlakeSettings
 
 _MAX_PARTITIONS = -1  # thrift's "all"
+_NAMES_PER_CALL = 500  # partitions fetched by name per call
 
 
 def lake_table_location(settings: EventlakeSettings, table: LakeTable) -> str:
@@ -54,13 +55,34 @@ class MetastoreClient:
     def table_location(self, table: str) -> str:
         return str(self._client.get_table(self.database, table).sd.location)
 
-    def partition_locations(self, table: str) -> dict[HourPartition, str]:
-        """Every partition of a table with the location it points at."""
-        return {_hour(list(values)): location for values, location in self.partitions(table).items()}
+    def partition_locations(
+        self, table: str, *, event_dates: Callable[[str], bool] | None = None
+    ) -> dict[HourPartition, str]:
+        """Every partition of a table (or those ``event_dates`` accepts) with the location it points at."""
+        partitions = self.partitions(table, event_dates=event_dates)
+        return {_hour(list(values)): location for values, location in partitions.items()}
 
-    def partitions(self, table: str) -> dict[tuple[str, ...], str]:
-        """Every partition of any lake table (its values, in partition-column order) with its location."""
-        partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
+    def partitions(self, table: str, *, event_dates: Callable[[str], bool] | None = None) -> dict[tuple[str, ...], str]:
+        """Every partition of any lake table (its values, in partition-column order) with its location.
+
+        With ``event_dates``, only partitions whose ``event_date`` it accepts (tables partitioned by
+        something else are returned whole): their names are listed, then only those partitions fetched.
+        """
+        if event_dates is None:
+            partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
+        else:
+            names = [
+                name
+                for name in self._client.get_partition_names(self.database, table, _MAX_PARTITIONS)
+                if _accepts(name, event_dates)
+            ]
+            partitions = [
+                partition
+                for start in range(0, len(names), _NAMES_PER_CALL)
+                for partition in self._client.get_partitions_by_names(
+                    self.database, table, names[start : start + _NAMES_PER_CALL]
+                )
+            ]
         return {tuple(partition.values): str(partition.sd.location) for partition in partitions}
 
     def add_partitions(self, table: str, locations: dict[tuple[str, ...], str]) -> list[tuple[str, ...]]:
@@ -181,10 +203,21 @@ def partition_locations(settings: EventlakeSettings, table: str) -> dict[HourPar
         return client.partition_locations(table)
 
 
-def partition_uris(settings: EventlakeSettings, table: str) -> list[str]:
-    """Locations of every partition of any lake table, from the metastore (no Spark needed)."""
+def partition_uris(
+    settings: EventlakeSettings, table: str, *, event_dates: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Locations of the partitions of any lake table (all, or those ``event_dates`` accepts), from the metastore."""
     with connect(settings) as client:
-        return sorted(client.partitions(table).values())
+        return sorted(client.partitions(table, event_dates=event_dates).values())
+
+
+def _accepts(name: str, event_dates: Callable[[str], bool]) -> bool:
+    """Whether a partition name (``event_date=2026-11-24/event_hour=9``) has an accepted event_date."""
+    for part in name.split("/"):
+        key, _, value = part.partition("=")
+        if key == "event_date":
+            return event_dates(unquote(value))
+    return True
 
 
 def _values(hour: HourPartition) -> list[str]:

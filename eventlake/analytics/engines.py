@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
+from eventlake.analytics.pruning import ALL_DATES, PARTITION_DATE, DateBounds, event_date_bounds
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
 from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
 from eventlake.catalog.derive import LakeTable, lake_tables
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: Table name -> locations of its partitions (a curated ``v=<version>`` or a quarantine_date directory URI).
-LocationsProvider = Callable[[str], Iterable[str]]
+#: (table name, event_date bounds) -> locations of its partitions (a curated ``v=<version>`` or a
+#: quarantine_date directory URI). A provider may return partitions outside the bounds (they are dropped).
+LocationsProvider = Callable[[str, DateBounds], Iterable[str]]
 
 
 class QueryEngine(Protocol):
@@ -73,15 +75,15 @@ def _sql_string(value: str) -> str:
 
 
 def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
-    """Partition locations from the metastore."""
+    """Partition locations from the metastore (only the partitions within the bounds are fetched)."""
 
-    def provide(table: str) -> list[str]:
+    def provide(table: str, dates: DateBounds) -> list[str]:
         from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
         from eventlake.metastore import partition_uris
 
         try:
-            return partition_uris(settings, table)
+            return partition_uris(settings, table, event_dates=None if dates.unbounded else dates.contains)
         except NoSuchObjectException:
             log.warning("table %s is not in the metastore yet: read as empty", table)
             return []
@@ -102,8 +104,8 @@ class DuckDBEngine:
         self._con.execute("set TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"set threads = {int(threads)}")
-        self._views: dict[str, bool] = {}
-        self._table_files: dict[str, list[Path]] = {}
+        self._views: dict[str, tuple[bool, DateBounds]] = {}
+        self._table_files: dict[tuple[str, DateBounds], list[Path]] = {}
         self._lock = threading.Lock()
         self._tables = {table.name: table for table in lake_tables()}
 
@@ -114,8 +116,10 @@ class DuckDBEngine:
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         with self._lock:
             needs_mtime = needs_file_time(sql)
-            for table in sorted(referenced_tables(sql)):
-                self._register(table, needs_mtime)
+            views = derived_views()
+            # Tables before the views over them (DuckDB binds a view's query when it is created).
+            for table, dates in sorted(_table_bounds(sql, parameters).items(), key=lambda i: (i[0] in views, i[0])):
+                self._register(table, needs_mtime, dates)
             text = to_duckdb(sql)
             used = {name: parameters[name] for name in parameters if f"${name}" in text}
             return _trino_like(self._con.sql(text, params=used).to_arrow_table())
@@ -123,25 +127,25 @@ class DuckDBEngine:
     def close(self) -> None:
         self._con.close()
 
-    def _register(self, table: str, with_mtime: bool) -> None:
-        if self._views.get(table) is with_mtime:
+    def _register(self, table: str, with_mtime: bool, dates: DateBounds) -> None:
+        """(Re)create a table's view over the files of its partitions within the bounds."""
+        if self._views.get(table) == (with_mtime, dates):
             return
         view = derived_views().get(table)
-        if view is not None:
-            for base in sorted(view.tables):
-                self._register(base, with_mtime)
+        if view is not None:  # its tables are registered by name (see _table_bounds); views bind late
             self._con.execute(view.create_sql("duckdb"))
         elif table in self._tables:
-            self._con.execute(self._table_view(self._tables[table], with_mtime))
+            self._con.execute(self._table_view(self._tables[table], with_mtime, dates))
         else:
             raise KeyError(f"unknown table {table!r}")
-        self._views[table] = with_mtime
+        self._views[table] = (with_mtime, dates)
 
-    def _table_view(self, table: LakeTable, with_mtime: bool) -> str:
+    def _table_view(self, table: LakeTable, with_mtime: bool, dates: DateBounds) -> str:
         """A view with the table's columns and types (as the metastore declares them) over its files."""
         name = _quote(table.name)
         columns = [*table.columns, *table.partitions]
-        files = self._files(table.name)
+        prunable = any(column == PARTITION_DATE for column, _, _ in table.partitions)
+        files = self._files(table.name, dates if prunable else ALL_DATES)
         casts = [f"cast({_quote(column)} as {_duckdb_type(kind)}) as {_quote(column)}" for column, kind, _ in columns]
         mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
         if not files:
@@ -160,14 +164,42 @@ class DuckDBEngine:
             f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
         )
 
-    def _files(self, table: str) -> list[Path]:
-        if table not in self._table_files:
+    def _files(self, table: str, dates: DateBounds) -> list[Path]:
+        key = (table, dates)
+        if key not in self._table_files:
             files: list[Path] = []
-            for location in self._locations(table):
+            locations = [loc for loc in self._locations(table, dates) if _within(loc, dates)]
+            for location in locations:
                 files.extend(_visible_parquet_files(_local_path(location)))
-            log.info("%s: %d files", table, len(files))
-            self._table_files[table] = files
-        return self._table_files[table]
+            window = "" if dates.unbounded else f" (event_date {dates.first or '...'} to {dates.last or '...'})"
+            log.info("%s: %d files in %d partitions%s", table, len(files), len(locations), window)
+            self._table_files[key] = files
+        return self._table_files[key]
+
+
+def _table_bounds(sql: str, parameters: Mapping[str, Any]) -> dict[str, DateBounds]:
+    """Every table and derived view a question reads, with the event_date bounds of the rows it needs.
+
+    A derived view passes event_date through from each table it reads, so a reference to the view
+    bounds those tables; a table read both directly and through a view gets the union of both.
+    """
+    views = derived_views()
+    wanted: dict[str, list[DateBounds]] = {}
+    for name, dates in event_date_bounds(sql, parameters).items():
+        wanted.setdefault(name, []).append(dates)
+        for base in views[name].tables if name in views else ():
+            wanted.setdefault(base, []).append(dates)
+    return {name: DateBounds.union(bounds) for name, bounds in wanted.items()}
+
+
+def _within(location: str, dates: DateBounds) -> bool:
+    """Whether a partition location (``.../event_date=<day>/...``) may hold rows within the bounds."""
+    if dates.unbounded:
+        return True
+    for part in urlparse(location).path.split("/"):
+        if part.startswith(f"{PARTITION_DATE}="):
+            return dates.contains(unquote(part.split("=", 1)[1]))
+    return True
 
 
 def needs_file_time(sql: str) -> bool:

@@ -168,7 +168,9 @@ def plan_run(
         if not landed:
             continue
         hours = {f.hour for f in landed}
-        published = published_versions(lake, client.partition_locations(et.table), hours)
+        days = {hour.event_date for hour in hours}
+        # Only the days with landed data: the metastore call does not grow with the table's history.
+        published = published_versions(lake, client.partition_locations(et.table, event_dates=days.__contains__), hours)
         plans[et.table] = plan_compaction(
             event_type=et.event_type,
             table=et.table,

@@ -167,3 +167,27 @@ def test_a_backfill_of_past_hours_publishes_one_report_per_hour_and_question(
         csv = store.read("game_purchases_by_item", interval.id, "result.csv").decode().splitlines()[1:]
         got = {tuple(line.replace('"', "").split(",")[:2]): Decimal(line.split(",")[3]) for line in csv}
         assert got == dict(revenue)
+
+
+def test_partitions_are_fetched_by_event_date_from_the_metastore(lake_settings) -> None:
+    """What the embedded engine asks for a bounded question: only the partitions of those days."""
+    from eventlake.metastore import connect
+
+    settings = lake_settings
+    et = EVENT_TYPES[0]
+    curated = Path(Lake.from_settings(settings).curated)
+    hours = (HourPartition("2026-10-01", 3), HourPartition("2026-10-02", 0), HourPartition("2026-10-03", 23))
+    rng = np.random.default_rng(5)
+    with connect(settings) as client:
+        published = {}
+        for hour in hours:
+            written = write_curated_partition(curated, et, hour, synthetic_events(et, hour, 3, rng), version="1")
+            client.publish(et.table, hour, written.location)
+            published[hour] = written.location
+        every = client.partition_locations(et.table)
+        assert {hour: every[hour] for hour in hours} == published
+        one_day = client.partition_locations(et.table, event_dates=lambda day: day == "2026-10-02")
+        assert one_day == {hours[1]: published[hours[1]]}
+        assert client.partitions(et.table, event_dates=lambda day: False) == {}
+        # A table partitioned by something else is returned whole.
+        assert client.partitions(QUARANTINE_TABLE, event_dates=lambda day: False) == client.partitions(QUARANTINE_TABLE)

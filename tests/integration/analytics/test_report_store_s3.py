@@ -74,7 +74,7 @@ def test_reports_are_published_replaced_and_indexed_on_s3(s3_settings, tmp_path)
     hour = HourPartition("2026-11-24", 13)
     events = synthetic_events(purchases, hour, 200, np.random.default_rng(5))
     written = write_curated_partition(tmp_path / "curated", purchases, hour, events)
-    engine = DuckDBEngine(lambda table: [written.location] if table == purchases.table else [])
+    engine = DuckDBEngine(lambda table, dates: [written.location] if table == purchases.table else [])
     try:
         versions = [
             run_reports(engine, store, [question], DAY, REPO_ROOT / "sql", run={"dag_id": "d", "run_id": f"r{n}"})[0]

@@ -36,7 +36,7 @@ class FixtureLake:
     rows: dict[str, list[dict]]
 
     def engine(self) -> DuckDBEngine:
-        return DuckDBEngine(lambda table: self.locations.get(table, []))
+        return DuckDBEngine(lambda table, dates: self.locations.get(table, []))
 
 
 def build_lake(root: Path, seed: int = 7, rows_per_hour: int = 40) -> FixtureLake:

@@ -299,7 +299,7 @@ def test_an_interval_without_data_gives_empty_results(engine) -> None:
 
 
 def test_tables_without_partitions_read_as_empty(tmp_path) -> None:
-    engine = DuckDBEngine(lambda table: [])
+    engine = DuckDBEngine(lambda table, dates: [])
     assert run(engine, "platform_events_per_type_per_hour") == []
     assert run(engine, "platform_quarantine_rate") == []
 
@@ -323,7 +323,7 @@ def test_account_retention_counts_an_opening_only_if_a_closing_follows_it(tmp_pa
         et = get_event_type(name)
         hour = HourPartition("2026-11-24", 1)
         locations[et.table] = [write_curated_partition(tmp_path, et, hour, _accounts(name, events)).location]
-    engine = DuckDBEngine(lambda table: locations.get(table, []))
+    engine = DuckDBEngine(lambda table, dates: locations.get(table, []))
     try:
         got = run(engine, "bank_account_retention")
     finally:
