@@ -197,8 +197,9 @@ def _within(location: str, dates: DateBounds) -> bool:
     if dates.unbounded:
         return True
     for part in urlparse(location).path.split("/"):
-        if part.startswith(f"{PARTITION_DATE}="):
-            return dates.contains(unquote(part.split("=", 1)[1]))
+        key, _, value = unquote(part).partition("=")  # written as event_date%3D<day> in URIs
+        if key == PARTITION_DATE:
+            return dates.contains(value)
     return True
 
 

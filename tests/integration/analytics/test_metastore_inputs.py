@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -185,9 +186,12 @@ def test_partitions_are_fetched_by_event_date_from_the_metastore(lake_settings) 
             client.publish(et.table, hour, written.location)
             published[hour] = written.location
         every = client.partition_locations(et.table)
-        assert {hour: every[hour] for hour in hours} == published
+        # The metastore normalises file:/// to file:/; the paths are the same.
+        assert {hour: urlparse(every[hour]).path for hour in hours} == {
+            hour: urlparse(location).path for hour, location in published.items()
+        }
         one_day = client.partition_locations(et.table, event_dates=lambda day: day == "2026-10-02")
-        assert one_day == {hours[1]: published[hours[1]]}
+        assert one_day == {hours[1]: every[hours[1]]}
         assert client.partitions(et.table, event_dates=lambda day: False) == {}
         # A table partitioned by something else is returned whole.
         assert client.partitions(QUARANTINE_TABLE, event_dates=lambda day: False) == client.partitions(QUARANTINE_TABLE)

@@ -76,7 +76,11 @@ def test_the_engine_never_lists_a_partition_outside_the_bounds(lake: FixtureLake
     def provide(table: str, dates: DateBounds) -> list[str]:
         asked.append((table, dates))
         # A partition of another day on storage the embedded engine cannot read: listing it would fail.
-        return [*lake.locations.get(table, []), "s3://elsewhere/curated/t/event_date=2026-11-01/event_hour=0/v=1"]
+        return [
+            *lake.locations.get(table, []),
+            "s3://elsewhere/curated/t/event_date=2026-11-01/event_hour=0/v=1",
+            "s3://elsewhere/curated/t/event_date%3D2026-11-02/event_hour%3D0/v%3D1",  # as the metastore has it
+        ]
 
     pruned, whole = DuckDBEngine(provide), lake.engine()
     sql = question_by_name("game_purchases_by_item").sql(REPO_ROOT / "sql")
