@@ -87,21 +87,17 @@ class MetastoreClient:
 
     def add_partitions(self, table: str, locations: dict[tuple[str, ...], str]) -> list[tuple[str, ...]]:
         """Register the partitions that are not registered yet (existing ones keep their location)."""
-        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, Partition
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException
 
         registered = self.partitions(table)
         missing = {values: location for values, location in locations.items() if values not in registered}
         if not missing:
             return []
-        table_info = self._client.get_table(self.database, table)
+        table_sd = self._client.get_table(self.database, table).sd
         added = []
         for values, location in sorted(missing.items()):
-            sd = copy.deepcopy(table_info.sd)
-            sd.location = location
             try:
-                self._client.add_partition(
-                    Partition(values=list(values), dbName=self.database, tableName=table, sd=sd, parameters={})
-                )
+                self._client.add_partition(self._new_partition(table, table_sd, list(values), location))
                 added.append(values)
             except AlreadyExistsException:
                 continue  # registered by a concurrent run in between: same directory, nothing to do
@@ -117,15 +113,13 @@ class MetastoreClient:
 
     def publish(self, table: str, hour: HourPartition, location: str) -> None:
         """Point a partition at ``location`` in one metastore call (alter, or add when new)."""
-        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, NoSuchObjectException, Partition
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, NoSuchObjectException
 
         try:
             partition = self._client.get_partition(self.database, table, _values(hour))
         except NoSuchObjectException:
-            table_info = self._client.get_table(self.database, table)
-            sd = copy.deepcopy(table_info.sd)
-            sd.location = location
-            new_partition = Partition(values=_values(hour), dbName=self.database, tableName=table, sd=sd, parameters={})
+            table_sd = self._client.get_table(self.database, table).sd
+            new_partition = self._new_partition(table, table_sd, _values(hour), location)
             try:
                 self._client.add_partition(new_partition)
                 return
@@ -138,7 +132,7 @@ class MetastoreClient:
     def publish_all(self, table: str, locations: Mapping[HourPartition, str]) -> None:
         """Point every given partition at its location: one ``add_partitions`` call for the new ones, one
         ``alter_partitions`` for the existing ones (each is one metastore transaction)."""
-        from pymetastore.hive_metastore.ttypes import AlreadyExistsException, Partition
+        from pymetastore.hive_metastore.ttypes import AlreadyExistsException
 
         if not locations:
             return
@@ -147,14 +141,7 @@ class MetastoreClient:
         new = [hour for hour in locations if hour not in existing]
         if new:
             table_sd = self._client.get_table(self.database, table).sd
-            partitions = []
-            for hour in new:
-                # Shallow: the partitions share the table's columns and serde, which are only serialised.
-                sd = copy.copy(table_sd)
-                sd.location = locations[hour]
-                partitions.append(
-                    Partition(values=_values(hour), dbName=self.database, tableName=table, sd=sd, parameters={})
-                )
+            partitions = [self._new_partition(table, table_sd, _values(hour), locations[hour]) for hour in new]
             try:
                 self._client.add_partitions(partitions)
             except AlreadyExistsException:
@@ -165,6 +152,15 @@ class MetastoreClient:
             for hour, partition in existing.items():
                 partition.sd.location = locations[hour]
             self._client.alter_partitions(self.database, table, list(existing.values()))
+
+    def _new_partition(self, table: str, table_sd: Any, values: list[str], location: str) -> Any:
+        """A partition of ``table`` at ``location``, described like the table (columns, format, serde)."""
+        from pymetastore.hive_metastore.ttypes import Partition
+
+        # Shallow: partitions share the table's columns and serde, which are only serialised.
+        sd = copy.copy(table_sd)
+        sd.location = location
+        return Partition(values=values, dbName=self.database, tableName=table, sd=sd, parameters={})
 
     def drop_partition(self, table: str, hour: HourPartition) -> None:
         """Forget a partition (its files stay; tables are external)."""

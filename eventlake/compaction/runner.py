@@ -303,8 +303,9 @@ def publish_table(
     """Move a staged table's files into their version directories, validate, write manifests, publish."""
     clock = _PhaseClock(staged.et.table)
     et = staged.et
+    version_paths = {task.hour: lake.version_path(et.table, task.hour, task.version) for task in staged.tasks}
     for task in staged.tasks:
-        version_path = lake.version_path(et.table, task.hour, task.version)
+        version_path = version_paths[task.hour]
         for n, info in enumerate(lake.data_files(f"{staged.staging}/{task.hour.path}")):
             lake.move(info.path, f"{version_path}/part-{n:05d}.parquet")
         lake.fs.create_dir(version_path, recursive=True)
@@ -312,7 +313,7 @@ def publish_table(
 
     results, locations = [], {}
     for task in staged.tasks:
-        version_path = lake.version_path(et.table, task.hour, task.version)
+        version_path = version_paths[task.hour]
         counts = staged.counts[task.hour]
         written = validate_version(lake, version_path, et, counts.kept)
         partition = PartitionResult(
