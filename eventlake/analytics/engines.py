@@ -2,7 +2,7 @@
 
 DuckDB reads the lake tables' Parquet files itself, typed as the catalog declares them
 (:func:`eventlake.catalog.derive.lake_tables`). Where each table's partitions live comes from the
-metastore (:func:`eventlake.metastore.partition_uris`), so it sees exactly the ``v=<version>``
+metastore (:class:`MetastoreLocations`), so it sees exactly the ``v=<version>``
 directories the metastore publishes, never a half-written or superseded version.
 """
 
@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -28,6 +28,7 @@ from eventlake.lake import is_hidden
 if TYPE_CHECKING:
     import duckdb
 
+    from eventlake.metastore import MetastoreClient
     from eventlake.settings import EventlakeSettings
 
 log = logging.getLogger(__name__)
@@ -74,21 +75,45 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def metastore_locations(settings: EventlakeSettings) -> LocationsProvider:
-    """Partition locations from the metastore (only the partitions within the bounds are fetched)."""
+class MetastoreLocations:
+    """Partition locations from the metastore (only the partitions within the bounds are fetched).
 
-    def provide(table: str, dates: DateBounds) -> list[str]:
+    One thrift connection serves every table an engine reads (opened on first use, closed with the
+    engine); a failed call drops it, and the next opens a new one.
+    """
+
+    def __init__(self, settings: EventlakeSettings) -> None:
+        self.settings = settings
+        self._connection: ExitStack | None = None
+        self._client: MetastoreClient | None = None
+
+    def __call__(self, table: str, dates: DateBounds) -> list[str]:
         from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
-        from eventlake.metastore import partition_uris
+        from eventlake.metastore import connect
 
+        if self._client is None:
+            self._connection = ExitStack()
+            self._client = self._connection.enter_context(connect(self.settings))
         try:
-            return partition_uris(settings, table, event_dates=None if dates.unbounded else dates.contains)
+            partitions = self._client.partitions(table, event_dates=None if dates.unbounded else dates.contains)
         except NoSuchObjectException:
             log.warning("table %s is not in the metastore yet: read as empty", table)
             return []
+        except Exception:
+            self.close()
+            raise
+        return sorted(partitions.values())
 
-    return provide
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = self._client = None
+
+
+def metastore_locations(settings: EventlakeSettings) -> MetastoreLocations:
+    """Partition locations from the metastore (see :class:`MetastoreLocations`)."""
+    return MetastoreLocations(settings)
 
 
 class DuckDBEngine:
@@ -126,6 +151,9 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
+        close_locations = getattr(self._locations, "close", None)
+        if close_locations is not None:
+            close_locations()
 
     def _register(self, table: str, with_mtime: bool, dates: DateBounds) -> None:
         """(Re)create a table's view over the files of its partitions within the bounds."""
