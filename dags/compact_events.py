@@ -38,6 +38,13 @@ def eventlake_settings() -> Any:
     return load_settings()
 
 
+def compaction_result_path(data_interval_start: Any, run_id: str) -> Any:
+    """Where this run's Spark job leaves its result (see :func:`eventlake.compaction.runner.result_path`)."""
+    from eventlake.compaction.runner import result_path
+
+    return result_path(eventlake_settings(), data_interval_start, run_id)
+
+
 def python_executable() -> str:
     import sys
 
@@ -52,7 +59,11 @@ def python_executable() -> str:
     max_active_runs=4,
     default_args={"owner": "eventlake", "retries": 2, "retry_delay": timedelta(minutes=1)},
     tags=["eventlake", "compaction"],
-    user_defined_macros={"eventlake_settings": eventlake_settings, "python_executable": python_executable},
+    user_defined_macros={
+        "eventlake_settings": eventlake_settings,
+        "python_executable": python_executable,
+        "compaction_result_path": compaction_result_path,
+    },
     doc_md=__doc__,
 )
 def compact_events() -> None:
@@ -106,18 +117,19 @@ def compact_events() -> None:
             "{{ data_interval_start.isoformat() }}",
             "--interval-end",
             "{{ data_interval_end.isoformat() }}",
+            "--result-path",
+            "{{ compaction_result_path(data_interval_start, run_id) }}",
         ],
     )
 
     @task(outlets=[CURATED_PARTITIONS])
-    def emit_curated_assets(outlet_events: Any = None, data_interval_start: Any = None) -> int:
-        """One asset event on ``eventlake://curated/<table>`` per partition the Spark job published."""
+    def emit_curated_assets(outlet_events: Any = None, data_interval_start: Any = None, run_id: Any = None) -> int:
+        """One asset event on ``eventlake://curated/<table>`` per partition this run's Spark job published."""
         import json
 
         from eventlake.compaction.assets import asset_event_extra, curated_asset
-        from eventlake.compaction.runner import result_path
 
-        result = json.loads(result_path(eventlake_settings(), data_interval_start).read_text())
+        result = json.loads(compaction_result_path(data_interval_start, run_id).read_text())
         for partition in result["published"]:
             outlet_events[CURATED_PARTITIONS].add(curated_asset(partition["table"]), extra=asset_event_extra(partition))
         return len(result["published"])

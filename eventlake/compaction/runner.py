@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -122,9 +123,16 @@ class RunResult:
         temporary.replace(path)
 
 
-def result_path(settings: EventlakeSettings, interval_start: datetime) -> Path:
-    """Where the run of an interval leaves its result (read by the DAG's asset task)."""
-    return settings.run_dir / "compaction" / f"{interval_start:%Y%m%dT%H%M%S}.json"
+def result_path(settings: EventlakeSettings, interval_start: datetime, run_id: str | None = None) -> Path:
+    """Where a run of an interval leaves its result (read by the DAG's asset task).
+
+    Keyed by the Airflow run too: a manual rerun of an interval beside its scheduled run (runs may
+    overlap) must not read the other's result.
+    """
+    name = f"{interval_start:%Y%m%dT%H%M%S}"
+    if run_id:
+        name += "__" + re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    return settings.run_dir / "compaction" / f"{name}.json"
 
 
 def build_spark(

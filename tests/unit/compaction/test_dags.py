@@ -54,3 +54,23 @@ def test_compaction_runs_hourly_over_explicit_intervals_without_a_catchup_queue(
     assert [outlet.name for outlet in emit.outlets] == ["eventlake-curated-partitions"]
     submit = dag.get_task("compact_partitions")
     assert submit.conf["spark.cores.max"] == "{{ eventlake_settings().spark_batch_cores_max }}"
+
+
+def test_each_run_reads_the_result_its_own_spark_job_wrote(dagbag, tmp_path, monkeypatch):
+    """Two runs of one interval (a manual rerun beside the scheduled run) never share a result file."""
+    from eventlake.compaction.runner import result_path
+    from eventlake.settings import load_settings
+
+    monkeypatch.setenv("EVENTLAKE_HOME", str(tmp_path))
+    dag = dagbag.dags["compact_events"]
+    submit = dag.get_task("compact_partitions")
+    args = submit.application_args
+    assert args[args.index("--result-path") + 1] == "{{ compaction_result_path(data_interval_start, run_id) }}"
+    macro = dag.user_defined_macros["compaction_result_path"]
+    start = pendulum.datetime(2026, 11, 24, 9, tz="UTC")
+    scheduled = macro(start, "scheduled__2026-11-24T10:00:00+00:00")
+    manual = macro(start, "manual__2026-11-24T10:05:13.123+00:00")
+    assert scheduled != manual
+    assert scheduled == result_path(load_settings(), start, "scheduled__2026-11-24T10:00:00+00:00")
+    assert scheduled.parent == load_settings().run_dir / "compaction"
+    assert ":" not in scheduled.name and "+" not in scheduled.name
