@@ -73,4 +73,5 @@ def test_each_run_reads_the_result_its_own_spark_job_wrote(dagbag, tmp_path, mon
     assert scheduled != manual
     assert scheduled == result_path(load_settings(), start, "scheduled__2026-11-24T10:00:00+00:00")
     assert scheduled.parent == load_settings().run_dir / "compaction"
-    assert ":" not in scheduled.name and "+" not in scheduled.name
+    assert ":" not in scheduled.name
+    assert "+" not in scheduled.name
