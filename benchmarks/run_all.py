@@ -88,7 +88,8 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
         lines += ["", f"## {script.stem}", "", f"Command: `.venv/bin/python benchmarks/{script.name}`", ""]
         if code != 0:
             lines.append(f"**The benchmark failed (exit {code}).**")
-        lines.append(f"Ran in {elapsed:.0f} s.")
+        written = result_time(script)
+        lines.append(f"Ran in {elapsed:.0f} s" + (f"; result written {written}." if written else "."))
         figures: list[tuple[str, str]] = []
         listed = isinstance(result.get("targets"), list)
         _flatten("", {k: v for k, v in result.items() if not (listed and k == "targets")}, figures)
@@ -96,6 +97,14 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
             lines += ["", "| Figure | Value |", "| --- | --- |"]
             lines += [f"| {key} | {value} |" for key, value in figures]
     return "\n".join(lines) + "\n"
+
+
+def result_time(script: Path) -> str | None:
+    """When a benchmark last wrote its result file (UTC), or None."""
+    path = RESULTS / f"{script.stem.removeprefix('bench_')}.json"
+    if not path.exists():
+        return None
+    return f"{datetime.fromtimestamp(path.stat().st_mtime, UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def fault_drill_section() -> list[str]:
@@ -159,11 +168,11 @@ def render_existing() -> int:
         if path.exists():
             run = last["runs"].get(script.stem, {})
             results.append((script, json.loads(path.read_text()), run.get("seconds", 0.0), run.get("exit_code", 0)))
-    written = f" of {last['written_at'][:16].replace('T', ' ')} UTC" if last.get("written_at") else ""
+    written = f" at {last['written_at'][:16].replace('T', ' ')} UTC" if last.get("written_at") else ""
     text = render(results).replace(
         "Written by `make bench`",
-        f"Figures of the last `make bench`{written} (each result records the load average it ran at), rendered by "
-        "`python -m benchmarks.run_all --from-results`",
+        f"Rendered by `python benchmarks/run_all.py --from-results` from the last result of each benchmark "
+        f"(each section says when it was written; the last full `make bench` ran{written or ' never'})",
     )
     (REPO_ROOT / "BENCHMARKS.md").write_text(text)
     print(f"wrote {REPO_ROOT / 'BENCHMARKS.md'}")
