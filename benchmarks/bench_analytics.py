@@ -75,7 +75,7 @@ def time_duckdb(locations: dict[str, list[str]], repeat: int) -> dict[str, objec
     rows = {}
     for _ in range(repeat):
         started = time.perf_counter()
-        engine = DuckDBEngine(lambda table: locations.get(table, []))
+        engine = DuckDBEngine(lambda table, dates: locations.get(table, []))
         for question in questions:
             t0 = time.perf_counter()
             result = engine.run(question.sql(SQL_DIR), DAY.parameters())
@@ -93,7 +93,7 @@ def time_duckdb(locations: dict[str, list[str]], repeat: int) -> dict[str, objec
 
 def time_publish(locations: dict[str, list[str]], reports: Path) -> float:
     """The whole daily DAG task's work: freshness, queries, checks, charts, files, index."""
-    engine = DuckDBEngine(lambda table: locations.get(table, []))
+    engine = DuckDBEngine(lambda table, dates: locations.get(table, []))
     started = time.perf_counter()
     run_reports(engine, ReportStore(reports), questions_for("daily"), DAY, SQL_DIR, run={"dag_id": "bench"})
     elapsed = time.perf_counter() - started

@@ -89,7 +89,8 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
         if code != 0:
             lines.append(f"**The benchmark failed (exit {code}).**")
         written = result_time(script)
-        lines.append(f"Ran in {elapsed:.0f} s" + (f"; result written {written}." if written else "."))
+        took = f"Ran in {elapsed:.0f} s" if elapsed else "Run on its own (not in the last full `make bench`)"
+        lines.append(took + (f"; result written {written}." if written else "."))
         figures: list[tuple[str, str]] = []
         listed = isinstance(result.get("targets"), list)
         _flatten("", {k: v for k, v in result.items() if not (listed and k == "targets")}, figures)
@@ -97,6 +98,10 @@ def render(results: list[tuple[Path, dict, float, int]]) -> str:
             lines += ["", "| Figure | Value |", "| --- | --- |"]
             lines += [f"| {key} | {value} |" for key, value in figures]
     return "\n".join(lines) + "\n"
+
+
+def _epoch(moment: str) -> float:
+    return datetime.fromisoformat(moment).timestamp()
 
 
 def result_time(script: Path) -> str | None:
@@ -167,7 +172,10 @@ def render_existing() -> int:
         path = RESULTS / f"{name}.json"
         if path.exists():
             run = last["runs"].get(script.stem, {})
-            results.append((script, json.loads(path.read_text()), run.get("seconds", 0.0), run.get("exit_code", 0)))
+            # A result written after the last full run came from running that benchmark alone.
+            alone = not last.get("written_at") or path.stat().st_mtime > _epoch(last["written_at"]) + 60
+            seconds = 0.0 if alone else run.get("seconds", 0.0)
+            results.append((script, json.loads(path.read_text()), seconds, run.get("exit_code", 0)))
     written = f" at {last['written_at'][:16].replace('T', ' ')} UTC" if last.get("written_at") else ""
     text = render(results).replace(
         "Written by `make bench`",
