@@ -1,13 +1,16 @@
-"""Producer API benchmark: acked events/s and latency under gunicorn vs the seed-style baseline, same broker.
+"""Producer API benchmark: acked events/s and latency of the producer API vs the seed-style baseline, same broker.
 
 Starts its own Tansu broker (on the object server's disk storage like the embedded stack by default;
-``--storage memory`` without it), the producer under gunicorn (gthread, settings' workers/threads) and the
+``--storage memory`` without it), the producer API as the stack runs it (``python -m producer_app.serve``:
+the settings' server, granian by default, and workers/threads), the same app under the other server for
+comparison (``--compare-server``; single events only), and the
 baseline (Flask development server, kafka-python fire-and-forget: a 200 that promises nothing), and
 drives all of them with the same tool (Apache Bench, 32 clients, keep-alive, same event body).
-Rounds alternate between the two and the medians are reported. Prints the figures and writes
+Rounds alternate between them and the medians are reported. Prints the figures and writes
 ``var/bench/producer.json``.
 
     .venv/bin/python benchmarks/bench_producer.py [--requests 20000] [--rounds 3] [--storage s3|memory]
+        [--compare-server gunicorn|granian|none]
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class Services:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.broker: Any = None
         self.bootstrap = ""
+        #: The settings each started producer server runs with, by server name.
+        self.servers: dict[str, Any] = {}
 
     def start_broker(self) -> None:
         from eventlake.stack.testing import TansuBroker
@@ -156,16 +161,19 @@ class Services:
         self.processes.append(process)
         return process
 
-    def start_producer(self) -> str:
+    def start_producer(self, server: str | None = None) -> str:
+        """The producer API as the stack starts it, under ``server`` (default: the settings')."""
         from eventlake.settings import load_settings
 
         port = free_port()
         env = {**os.environ, "EVENTLAKE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "EVENTLAKE_PRODUCER_PORT": str(port),
                "EVENTLAKE_PRODUCER_HOST": "127.0.0.1", "EVENTLAKE_HOME": str(self.workdir / "home"),
                "PYTHONPATH": str(REPO)}  # fmt: skip
-        self.settings = load_settings()
-        self.spawn([sys.executable, "-m", "gunicorn", "-c", "producer_app/gunicorn_conf.py", "producer_app.wsgi:app"],
-                   "gunicorn", env=env)  # fmt: skip
+        if server is not None:
+            env["EVENTLAKE_PRODUCER_SERVER"] = server
+        settings = load_settings(**({"producer_server": server} if server else {}))
+        self.servers[settings.producer_server] = settings
+        self.spawn([sys.executable, "-m", "producer_app.serve"], settings.producer_server, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/ready")
         return url
@@ -242,6 +250,12 @@ def main() -> int:
         default="s3",
         help="Broker storage: s3 (object server on disk, as embedded).",
     )
+    parser.add_argument(
+        "--compare-server",
+        choices=["gunicorn", "granian", "none"],
+        default=None,
+        help="Also measure single events under this server (default: the one the settings do not use).",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "var/bench/producer.json")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -262,14 +276,22 @@ def main() -> int:
     try:
         services.start_broker()
         producer = services.start_producer()
+        (server,) = services.servers
+        other = args.compare_server or ("gunicorn" if server == "granian" else "granian")
+        compared = services.start_producer(other) if other not in ("none", server) else None
         baseline = services.start_baseline()
         single_url = "/v1/events/game.item_purchased"
         # Warm-up: connections, the producer's first metadata, Python's caches.
         apache_bench(producer + single_url, single_body, 2_000)
         apache_bench(baseline + single_url, single_body, 2_000)
         rounds: dict[str, list[dict[str, Any]]] = {"producer": [], "baseline": [], "batch": []}
+        if compared:
+            apache_bench(compared + single_url, single_body, 2_000)
+            rounds["compared"] = []
         for index in range(args.rounds):
             rounds["producer"].append(apache_bench(producer + single_url, single_body, args.requests))
+            if compared:
+                rounds["compared"].append(apache_bench(compared + single_url, single_body, args.requests))
             rounds["baseline"].append(apache_bench(baseline + single_url, single_body, args.requests))
             rounds["batch"].append(apache_bench(producer + "/v1/batch", batch_body, args.batch_requests))
             print(
@@ -287,8 +309,8 @@ def main() -> int:
         "machine": info,
         "broker": f"tansu 0.6.0, {args.storage} storage, 3 partitions, same broker for both",
         "load_tool": f"ab, {CLIENTS} clients, keep-alive, same machine",
-        "producer": f"gunicorn gthread, workers={services.settings.producer_workers} "
-        f"threads={services.settings.producer_threads}, confluent-kafka idempotent acks=all, 202 after ack",
+        "producer": f"{server}, workers={services.servers[server].producer_workers} "
+        f"threads={services.servers[server].producer_thread_count}, confluent-kafka idempotent acks=all, 202 after ack",
         "baseline": "Flask development server (threaded), kafka-python send() fire-and-forget, 200 without ack",
         "rounds": args.rounds,
         "single": {
@@ -298,6 +320,20 @@ def main() -> int:
             "p99_ms": median("producer", "p99_ms"),
             "non_2xx": sum(r["non_2xx"] + r["failed"] for r in rounds["producer"]),
         },
+        **(
+            {
+                "compared_single": {
+                    "server": f"{other}, workers={services.servers[other].producer_workers} "
+                    f"threads={services.servers[other].producer_thread_count}",
+                    "acked_events_per_s": median("compared", "ok_requests_per_s"),
+                    "p50_ms": median("compared", "p50_ms"),
+                    "p99_ms": median("compared", "p99_ms"),
+                    "non_2xx": sum(r["non_2xx"] + r["failed"] for r in rounds["compared"]),
+                }
+            }
+            if compared
+            else {}
+        ),
         "baseline_single": {
             "requests_per_s": median("baseline", "requests_per_s"),
             "p99_ms": median("baseline", "p99_ms"),
@@ -330,13 +366,19 @@ def main() -> int:
 
     print(f"\nmachine: {info['cpus']} x {info['cpu']}, load avg at start {info['load_avg_at_start']}")
     print(f"broker: {result['broker']}; load: {result['load_tool']}")
-    print(f"{'':28}{'req/s':>10}{'events/s':>12}{'p50 ms':>8}{'p99 ms':>8}")
+    print(f"{'':32}{'req/s':>10}{'events/s':>12}{'p50 ms':>8}{'p99 ms':>8}")
     s, b, k = result["single"], result["baseline_single"], result["batch"]
-    print(f"{'producer single (acked)':28}{s['acked_events_per_s']:>10.0f}{s['acked_events_per_s']:>12.0f}"
-          f"{s['p50_ms']:>8.0f}{s['p99_ms']:>8.0f}")  # fmt: skip
-    print(f"{'baseline (fire-and-forget)':28}{b['requests_per_s']:>10.0f}{b['requests_per_s']:>12.0f}"
+
+    def row(label: str, figures: dict[str, Any]) -> str:
+        rate = figures["acked_events_per_s"]
+        return f"{label:32}{rate:>10.0f}{rate:>12.0f}{figures['p50_ms']:>8.0f}{figures['p99_ms']:>8.0f}"
+
+    print(row(f"producer single, {server} (acked)", s))
+    if (c := result.get("compared_single")) is not None:
+        print(row(f"same under {other} (acked)", c))
+    print(f"{'baseline (fire-and-forget)':32}{b['requests_per_s']:>10.0f}{b['requests_per_s']:>12.0f}"
           f"{'':>8}{b['p99_ms']:>8.0f}")  # fmt: skip
-    print(f"{'producer batch x' + str(args.batch_size):28}{k['acked_events_per_s'] / args.batch_size:>10.0f}"
+    print(f"{'producer batch x' + str(args.batch_size):32}{k['acked_events_per_s'] / args.batch_size:>10.0f}"
           f"{k['acked_events_per_s']:>12.0f}{'':>8}{k['p99_ms']:>8.0f}")  # fmt: skip
     print(f"ratio producer/baseline: {result['ratio_vs_baseline']}x; meets targets: {result['meets']}")
     refused = result["single"]["non_2xx"] + result["batch"]["non_2xx"]

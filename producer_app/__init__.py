@@ -1,13 +1,14 @@
 """The producer API: validated events in, 202 only once the broker stored them.
 
 ``create_app(settings, publisher)`` is the app factory; the publisher (broker client) is injected so
-tests run against :class:`~eventlake.kafka_publisher.MemoryPublisher` and gunicorn against Kafka.
+tests run against :class:`~eventlake.kafka_publisher.MemoryPublisher` and the server
+(``python -m producer_app.serve``: granian or gunicorn) against Kafka.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
+import multiprocessing.util
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
@@ -30,7 +31,9 @@ def create_app(settings: EventlakeSettings | None = None, publisher: Publisher |
     settings = settings or load_settings()
     if publisher is None:
         publisher = KafkaPublisher.from_settings(settings)
-        atexit.register(publisher.close, 10.0)
+        # At exit, flush what is buffered. A multiprocessing finalizer, not atexit: granian's workers are
+        # multiprocessing children, which run these (and skip atexit); elsewhere they run at exit as well.
+        multiprocessing.util.Finalize(publisher, publisher.close, args=(10.0,), exitpriority=10)
     service = ProducerService(settings, publisher)
 
     app = Flask(__name__)

@@ -1,5 +1,6 @@
 """gunicorn configuration of the producer API, from the eventlake settings.
 
+``EVENTLAKE_PRODUCER_SERVER=gunicorn python -m producer_app.serve`` runs
 ``gunicorn -c producer_app/gunicorn_conf.py producer_app.wsgi:app``. Threads (gthread) because a
 request mostly waits for the broker's ack; no preload, so each worker builds its own Kafka producer
 after the fork.
@@ -15,7 +16,7 @@ _settings = load_settings()
 
 bind = f"{_settings.producer_host}:{_settings.producer_port}"
 workers = _settings.producer_workers
-threads = _settings.producer_threads
+threads = _settings.producer_thread_count
 worker_class = "gthread"
 preload_app = False
 keepalive = 5

@@ -350,13 +350,8 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
         ),
         Service(
             name="producer",
-            description="Producer API (Flask app under gunicorn)",
-            command=[
-                str(bin_dir / "gunicorn"),
-                "--config",
-                str(settings.repo_root / "producer_app" / "gunicorn_conf.py"),
-                "producer_app.wsgi:app",
-            ],
+            description=f"Producer API (Flask app under {settings.producer_server})",
+            command=[sys.executable, "-m", "producer_app.serve"],
             directory=settings.repo_root,
             ports=(settings.producer_port,),
             env={"PYTHONPATH": str(settings.repo_root)},

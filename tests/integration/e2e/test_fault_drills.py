@@ -134,7 +134,7 @@ def restart_broker(settings: EventlakeSettings) -> float:
 
 
 def kill_producer_worker(settings: EventlakeSettings) -> float:
-    """kill -9 one gunicorn worker; recovered = the master replaced it and the API answers."""
+    """kill -9 one worker of the producer's server; recovered = the master replaced it and the API answers."""
     master = psutil.Process(Supervisor(settings).processes()["producer"]["pid"])
     victim = master.children()[0]
     started = time.monotonic()
@@ -146,7 +146,7 @@ def kill_producer_worker(settings: EventlakeSettings) -> float:
             return False
         return httpx.get(f"{settings.producer_url}/ready", timeout=2).status_code == 200
 
-    wait_for("gunicorn to replace the worker", replaced, 120, poll=0.2)
+    wait_for("the producer's server to replace the worker", replaced, 120, poll=0.2)
     return time.monotonic() - started
 
 

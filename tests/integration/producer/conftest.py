@@ -1,4 +1,4 @@
-"""A real Kafka-protocol broker (Tansu on durable local S3 storage) and the producer API under gunicorn.
+"""A real Kafka-protocol broker (Tansu on durable local S3 storage) and the producer API as the stack serves it.
 
 Only what the producer tests need; the whole stack is the ``embedded_stack`` fixture. Durable storage
 is the stack's object server (disk), so that a broker killed with SIGKILL keeps what it acknowledged.
@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,24 +120,27 @@ class ProducerServer:
         self.log = log
 
 
-@pytest.fixture(params=["idempotent", "non-idempotent"])
-def producer_server(broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProducerServer]:
-    """The producer under gunicorn, with both producer modes (real Kafka / the embedded Tansu default)."""
+def start_producer_server(
+    broker: Broker, workdir: Path, *, server: str | None = None, idempotent: bool = True, workers: int = 1
+) -> ProducerServer:
+    """``python -m producer_app.serve`` (the stack's command), ready; ``server`` overrides the setting."""
     (port,) = free_ports(1)
     env = {
         **os.environ,
-        "EVENTLAKE_HOME": str(tmp_path / "home"),
+        "EVENTLAKE_HOME": str(workdir / "home"),
         "EVENTLAKE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "EVENTLAKE_PRODUCER_HOST": "127.0.0.1",
         "EVENTLAKE_PRODUCER_PORT": str(port),
-        "EVENTLAKE_PRODUCER_WORKERS": "1",
+        "EVENTLAKE_PRODUCER_WORKERS": str(workers),
         "EVENTLAKE_PRODUCER_THREADS": "8",
-        "EVENTLAKE_PRODUCER_IDEMPOTENCE": str(request.param == "idempotent").lower(),
+        "EVENTLAKE_PRODUCER_IDEMPOTENCE": str(idempotent).lower(),
         "PYTHONPATH": str(REPO),
     }
-    log = tmp_path / "gunicorn.log"
+    if server is not None:
+        env["EVENTLAKE_PRODUCER_SERVER"] = server
+    log = workdir / f"producer-{server or 'default'}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "producer_app/gunicorn_conf.py"), "producer_app.wsgi:app"],
+        [sys.executable, "-m", "producer_app.serve"],
         cwd=REPO,
         env=env,
         stdout=log.open("ab"),
@@ -153,14 +156,43 @@ def producer_server(broker: Broker, tmp_path: Path, request: pytest.FixtureReque
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or process.poll() is not None:
+            stop_producer_server(ProducerServer(url, process, log))
             raise RuntimeError(f"producer did not get ready: {log.read_text()[-2000:]}")
         time.sleep(0.2)
+    return ProducerServer(url, process, log)
+
+
+def stop_producer_server(server: ProducerServer, timeout: float = 30) -> None:
+    """SIGTERM (a graceful stop: the workers flush their producers), SIGKILL to the group if it hangs."""
+    server.process.send_signal(signal.SIGTERM)
     try:
-        yield ProducerServer(url, process, log)
+        server.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(5)
+
+
+@pytest.fixture(params=["idempotent", "non-idempotent"])
+def producer_server(broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProducerServer]:
+    """The producer under the settings' server, with both producer modes (real Kafka / the embedded Tansu default)."""
+    server = start_producer_server(broker, tmp_path, idempotent=request.param == "idempotent")
+    try:
+        yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_producer_server(server)
+
+
+@pytest.fixture
+def start_server(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., ProducerServer]]:
+    """Start producer servers on the broker (options of :func:`start_producer_server`); all stopped afterwards."""
+    started: list[ProducerServer] = []
+
+    def start(**options: Any) -> ProducerServer:
+        server = start_producer_server(broker, tmp_path, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            stop_producer_server(server)

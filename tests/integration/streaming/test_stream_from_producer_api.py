@@ -1,6 +1,6 @@
 """Acceptance: events through the producer API into the durable broker, landed by the stream job, exactly once.
 
-100,000 events over every event type go through the producer API (the stack's gunicorn service) into
+100,000 events over every event type go through the producer API (the stack's producer service) into
 Tansu on the stack's durable storage, while 1% more messages, malformed, are put straight on the topics
 (the API would refuse them). The real job (``spark_jobs/stream_events.py``, started by the supervisor on a
 Spark standalone cluster) lands them; once producing stops, every offset of every partition must be in
@@ -48,7 +48,7 @@ SEED = 20261201
 
 @pytest.fixture
 def producer_api(settings: EventlakeSettings, tmp_path: Path) -> Iterator[str]:
-    """The stack's ``producer`` service (gunicorn, its command and environment), on the settings' broker."""
+    """The stack's ``producer`` service (its command and environment), on the settings' broker."""
     service = next(s for s in build_services(settings) if s.name == "producer")
     with (tmp_path / "producer.log").open("ab") as log:
         process = subprocess.Popen(
