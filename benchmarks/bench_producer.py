@@ -309,7 +309,7 @@ def main() -> int:
         "machine": info,
         "broker": f"tansu 0.6.0, {args.storage} storage, 3 partitions, same broker for both",
         "load_tool": f"ab, {CLIENTS} clients, keep-alive, same machine",
-        "producer": f"{server}, workers={services.servers[server].producer_workers} "
+        "producer": f"{server}, workers={services.servers[server].producer_worker_count} "
         f"threads={services.servers[server].producer_thread_count}, confluent-kafka idempotent acks=all, 202 after ack",
         "baseline": "Flask development server (threaded), kafka-python send() fire-and-forget, 200 without ack",
         "rounds": args.rounds,
@@ -323,7 +323,7 @@ def main() -> int:
         **(
             {
                 "compared_single": {
-                    "server": f"{other}, workers={services.servers[other].producer_workers} "
+                    "server": f"{other}, workers={services.servers[other].producer_worker_count} "
                     f"threads={services.servers[other].producer_thread_count}",
                     "acked_events_per_s": median("compared", "ok_requests_per_s"),
                     "p50_ms": median("compared", "p50_ms"),

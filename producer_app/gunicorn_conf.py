@@ -15,7 +15,7 @@ from eventlake.settings import load_settings
 _settings = load_settings()
 
 bind = f"{_settings.producer_host}:{_settings.producer_port}"
-workers = _settings.producer_workers
+workers = _settings.producer_worker_count
 threads = _settings.producer_thread_count
 worker_class = "gthread"
 preload_app = False

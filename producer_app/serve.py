@@ -40,7 +40,7 @@ def server_command(settings: EventlakeSettings) -> list[str]:
         "--no-ws",
         "--host", settings.producer_host,
         "--port", str(settings.producer_port),
-        "--workers", str(settings.producer_workers),
+        "--workers", str(settings.producer_worker_count),
         "--blocking-threads", str(settings.producer_thread_count),
         # A worker killed by anything but the master comes back (gunicorn does the same).
         "--respawn-failed-workers",

@@ -142,7 +142,7 @@ def kill_producer_worker(settings: EventlakeSettings) -> float:
 
     def replaced() -> bool:
         workers = [p for p in master.children() if p.pid != victim.pid and p.is_running()]
-        if len(workers) < settings.producer_workers:
+        if len(workers) < settings.producer_worker_count:
             return False
         return httpx.get(f"{settings.producer_url}/ready", timeout=2).status_code == 200
 
