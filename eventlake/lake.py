@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote, urlparse
 
 HIDDEN_PREFIXES = ("_", ".")
 COMMITS_DIR = "_commits"
@@ -102,6 +103,19 @@ def hours_between(start: datetime, end: datetime) -> list[HourPartition]:
         hours.append(HourPartition.of(moment))
         moment += timedelta(hours=1)
     return hours
+
+
+def partition_event_date(path: str) -> str | None:
+    """The ``event_date`` of a Hive partition name or location (``.../event_date=<day>/...``), if it has one.
+
+    Accepts a partition name (``event_date=2026-11-24/event_hour=9``), a path or a URI, where the ``=``
+    may be written ``%3D``.
+    """
+    for part in urlparse(path).path.split("/"):
+        key, _, value = unquote(part).partition("=")
+        if key == "event_date":
+            return value
+    return None
 
 
 def landing_partition_path(event_type: str, hour: HourPartition) -> str:

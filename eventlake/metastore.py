@@ -14,10 +14,10 @@ import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from eventlake.catalog import QUARANTINE_TABLE, LakeTable, hive_ddl, lake_tables
-from eventlake.lake import HourPartition
+from eventlake.lake import HourPartition, partition_event_date
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -209,11 +209,8 @@ def partition_uris(
 
 def _accepts(name: str, event_dates: Callable[[str], bool]) -> bool:
     """Whether a partition name (``event_date=2026-11-24/event_hour=9``) has an accepted event_date."""
-    for part in name.split("/"):
-        key, _, value = part.partition("=")
-        if key == "event_date":
-            return event_dates(unquote(value))
-    return True
+    day = partition_event_date(name)
+    return day is None or event_dates(day)
 
 
 def _values(hour: HourPartition) -> list[str]:

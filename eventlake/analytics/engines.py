@@ -23,7 +23,7 @@ from eventlake.analytics.pruning import ALL_DATES, PARTITION_DATE, DateBounds, e
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
 from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
 from eventlake.catalog.derive import LakeTable, lake_tables
-from eventlake.lake import is_hidden
+from eventlake.lake import is_hidden, partition_event_date
 
 if TYPE_CHECKING:
     import duckdb
@@ -121,10 +121,14 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, locations: LocationsProvider, *, threads: int | None = None) -> None:
+    def __init__(
+        self, locations: LocationsProvider, *, threads: int | None = None, on_close: Callable[[], None] | None = None
+    ) -> None:
+        """``on_close`` releases what the provider holds (the metastore connection), when the engine closes."""
         import duckdb
 
         self._locations = locations
+        self._on_close = on_close
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self._con.execute("set TimeZone = 'UTC'")
         if threads:
@@ -136,7 +140,8 @@ class DuckDBEngine:
 
     @classmethod
     def from_settings(cls, settings: EventlakeSettings) -> DuckDBEngine:
-        return cls(metastore_locations(settings))
+        locations = metastore_locations(settings)
+        return cls(locations, on_close=locations.close)
 
     def run(self, sql: str, parameters: Mapping[str, Any]) -> pa.Table:
         with self._lock:
@@ -151,9 +156,8 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
-        close_locations = getattr(self._locations, "close", None)
-        if close_locations is not None:
-            close_locations()
+        if self._on_close is not None:
+            self._on_close()
 
     def _register(self, table: str, with_mtime: bool, dates: DateBounds) -> None:
         """(Re)create a table's view over the files of its partitions within the bounds."""
@@ -224,11 +228,8 @@ def _within(location: str, dates: DateBounds) -> bool:
     """Whether a partition location (``.../event_date=<day>/...``) may hold rows within the bounds."""
     if dates.unbounded:
         return True
-    for part in urlparse(location).path.split("/"):
-        key, _, value = unquote(part).partition("=")  # written as event_date%3D<day> in URIs
-        if key == PARTITION_DATE:
-            return dates.contains(value)
-    return True
+    day = partition_event_date(location)
+    return day is None or dates.contains(day)
 
 
 def needs_file_time(sql: str) -> bool:

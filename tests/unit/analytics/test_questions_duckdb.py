@@ -304,6 +304,15 @@ def test_tables_without_partitions_read_as_empty(tmp_path) -> None:
     assert run(engine, "platform_quarantine_rate") == []
 
 
+def test_closing_the_engine_releases_what_its_locations_hold() -> None:
+    closed: list[bool] = []
+    engine = DuckDBEngine(lambda table, dates: [], on_close=lambda: closed.append(True))
+    assert run(engine, "platform_events_per_type_per_hour") == []
+    assert closed == []
+    engine.close()
+    assert closed == [True]
+
+
 def _accounts(et_name: str, events: list[tuple[str, datetime]]) -> pa.Table:
     """Synthetic rows of a bank account event type with the given (account_id, event_time) pairs."""
     et = get_event_type(et_name)
