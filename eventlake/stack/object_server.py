@@ -14,7 +14,13 @@ S3FileSystem use, path-style, with the semantics they rely on:
 
 - conditional PUT (``If-None-Match: *``, ``If-Match``) decided atomically per key, answering 412;
 - atomic, crash-safe writes (temporary file, optional fsync, rename), so a kill -9 of the server or
-  of the broker never leaves a torn object;
+  of the broker never leaves a torn object. Each write of a key renames its temporary file to a new
+  ``<key>.obj.<version>`` and then unlinks the version it replaces; a start-up keeps each key's newest
+  version. A rename over an existing file is what ext4 makes expensive (``auto_da_alloc`` flushes the
+  new data before it), and Tansu rewrites ``meta.json`` and a ``watermark.json`` with two of its three
+  PUTs per batch. That flush was also the only thing that kept a rewritten object whole through a power
+  loss without ``--fsync``; as documented for ``--fsync``, only it covers power loss. A directory of
+  servers before versions (``<key>.obj``, read as version 0) loads as it is; they cannot read this one;
 - LIST (v1 and v2, prefix, delimiter, start-after, continuation) from an in-memory sorted index:
   a page costs O(log n + page), not a directory walk;
 - GET (with Range and conditional headers), HEAD, DELETE, multi-object delete, multipart upload,
@@ -49,8 +55,11 @@ from sortedcontainers import SortedDict
 
 log = logging.getLogger("eventlake.object_server")
 
-#: Suffix of an object's file: keeps ``a/b`` (a file) and ``a/b/c`` (``a/b`` as a folder) apart.
+#: Suffix of an object's file: keeps ``a/b`` (a file) and ``a/b/c`` (``a/b`` as a folder) apart. A version
+#: number follows it (``a/b.obj.42``); a bare ``a/b.obj`` is version 0, written by servers before versions.
 OBJECT_SUFFIX = ".obj"
+#: Suffix of a write in flight, next to the version file it becomes: never the name of an object's file.
+PARTIAL_SUFFIX = ".tmp"
 #: Folder (under the data directory) of in-flight writes and multipart uploads; never listed.
 WORK_DIR = ".work"
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -93,6 +102,8 @@ class ObjectMeta:
     etag: str | None = None
     #: The object's ``<Contents>`` entry of a LIST answer, rendered once (Tansu lists on every fetch).
     listing: str | None = None
+    #: Which of the key's version files holds the content (see :func:`object_file`).
+    version: int = 0
 
 
 @dataclass
@@ -120,6 +131,16 @@ def valid_key(key: str) -> bool:
     return bool(key) and "\x00" not in key and not key.startswith("/") and ".." not in parts and "." not in parts
 
 
+def object_file(name: str) -> tuple[str, int] | None:
+    """(last segment of the key, version) an object's file name stands for; None if no object's."""
+    if name.endswith(OBJECT_SUFFIX):
+        return name[: -len(OBJECT_SUFFIX)], 0
+    stem, _, version = name.rpartition(".")
+    if stem.endswith(OBJECT_SUFFIX) and version.isascii() and version.isdigit():
+        return stem[: -len(OBJECT_SUFFIX)], int(version)
+    return None
+
+
 def decode_aws_chunked(body: bytes) -> bytes:
     """The payload of an ``aws-chunked`` body: ``<hex size>[;chunk-signature=...]\\r\\n<data>\\r\\n``..."""
     out = bytearray()
@@ -143,13 +164,17 @@ class ObjectStore:
         self.fsync = fsync
         self.work = directory / WORK_DIR
         self.buckets: dict[str, Bucket] = {}
+        # Versions count across the whole store, so a key deleted and written again never reuses the
+        # number of a version whose unlink a power loss may have undone.
+        self._last_version = 0
         # Conditional writes of one key are decided and applied one at a time.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # --- start-up ------------------------------------------------------------------------------------
     def load(self) -> None:
-        """Index every bucket and object on disk; drop writes a crash left half done."""
+        """Index every bucket and object on disk; drop writes a crash left half done and older versions."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Servers before versioned files wrote their temporary files here.
         for leftover in self.work.glob("tmp-*"):
             leftover.unlink()
         for upload in self.work.glob("upload-*"):
@@ -158,10 +183,10 @@ class ObjectStore:
         for path in sorted(self.directory.iterdir()):
             if path.is_dir() and path.name != WORK_DIR:
                 bucket = Bucket(path.name, path)
-                for file in self._object_files(path):
+                for key, (version, file) in self._newest_versions(path).items():
                     stat = file.stat()
-                    key = str(file.relative_to(path))[: -len(OBJECT_SUFFIX)]
-                    bucket.keys[key] = ObjectMeta(size=stat.st_size, modified=stat.st_mtime)
+                    bucket.keys[key] = ObjectMeta(size=stat.st_size, modified=stat.st_mtime, version=version)
+                    self._last_version = max(self._last_version, version)
                 self.buckets[bucket.name] = bucket
         log.info(
             "object server: %d bucket(s), %d object(s) in %s",
@@ -171,11 +196,35 @@ class ObjectStore:
         )
 
     @staticmethod
-    def _object_files(root: Path) -> Iterator[Path]:
+    def _newest_versions(root: Path) -> dict[str, tuple[int, Path]]:
+        """Each key's newest version file under a bucket's folder; unlinks older versions and partial writes.
+
+        A kill between a write's rename and the unlink of the version it replaces leaves two versions: the
+        newer one is complete (it was renamed into place only once written), so it is the object.
+        """
+        newest: dict[str, tuple[int, Path]] = {}
+        for key, version, file in ObjectStore._version_files(root):
+            kept = newest.get(key)
+            if kept is not None and kept[0] > version:
+                file.unlink()
+                continue
+            if kept is not None:
+                kept[1].unlink()
+            newest[key] = (version, file)
+        return newest
+
+    @staticmethod
+    def _version_files(root: Path) -> Iterator[tuple[str, int, Path]]:
+        """(key, version, file) of every object's file under a bucket's folder; unlinks partial writes."""
         for folder, _, files in os.walk(root):
+            relative = os.path.relpath(folder, root)
             for name in files:
-                if name.endswith(OBJECT_SUFFIX):
-                    yield Path(folder) / name
+                if name.endswith(PARTIAL_SUFFIX):
+                    (Path(folder) / name).unlink()
+                elif (parsed := object_file(name)) is not None:
+                    segment, version = parsed
+                    key = segment if relative == "." else f"{relative}/{segment}"
+                    yield key, version, Path(folder) / name
 
     # --- buckets ---------------------------------------------------------------------------------------
     def bucket(self, name: str) -> Bucket:
@@ -204,22 +253,22 @@ class ObjectStore:
         del self.buckets[name]
 
     # --- objects ---------------------------------------------------------------------------------------
-    def object_path(self, bucket: Bucket, key: str) -> Path:
-        return bucket.path / f"{key}{OBJECT_SUFFIX}"
+    def object_path(self, bucket: Bucket, key: str, version: int) -> Path:
+        """The file of one version of an object (version 0: the unversioned name of older servers)."""
+        return bucket.path / (f"{key}{OBJECT_SUFFIX}.{version}" if version else f"{key}{OBJECT_SUFFIX}")
 
     def meta(self, bucket: Bucket, key: str) -> ObjectMeta:
         meta = bucket.keys.get(key)
         if meta is None:
             raise no_such_key(key)
         if meta.etag is None:
-            meta.etag = (
-                f'"{hashlib.md5(self.object_path(bucket, key).read_bytes(), usedforsecurity=False).hexdigest()}"'
-            )
+            content = self.object_path(bucket, key, meta.version).read_bytes()
+            meta.etag = f'"{hashlib.md5(content, usedforsecurity=False).hexdigest()}"'
         return meta
 
     def read(self, bucket: Bucket, key: str) -> tuple[ObjectMeta, bytes]:
         meta = self.meta(bucket, key)
-        return meta, self.object_path(bucket, key).read_bytes()
+        return meta, self.object_path(bucket, key, meta.version).read_bytes()
 
     def lock(self, bucket: str, key: str) -> asyncio.Lock:
         return self._locks.setdefault((bucket, key), asyncio.Lock())
@@ -237,25 +286,30 @@ class ObjectStore:
             if if_match is not None and current is not None and not _matches(current, if_match):
                 raise precondition_failed("If-Match")
             etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
-            await self._write(self.object_path(bucket, key), data)
-            meta = ObjectMeta(size=len(data), modified=time.time(), etag=etag)
+            self._last_version += 1
+            meta = ObjectMeta(size=len(data), modified=time.time(), etag=etag, version=self._last_version)
+            await self._write(self.object_path(bucket, key, meta.version), data)
             bucket.keys[key] = meta
+            # Unlinked only once the index names the new version: a GET between the two reads the old
+            # one whole. A DELETE during the write may have unlinked it already.
+            if current is not None:
+                self.object_path(bucket, key, current.version).unlink(missing_ok=True)
             return meta
 
     async def _write(self, target: Path, data: bytes) -> None:
-        temporary = self.work / f"tmp-{uuid.uuid4().hex}"
         if self.fsync:
-            await asyncio.to_thread(_durable_write, temporary, target, data)
+            await asyncio.to_thread(_write_version, target, data, durable=True)
         else:
-            temporary.write_bytes(data)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temporary, target)
+            _write_version(target, data, durable=False)
 
     def delete(self, bucket: Bucket, key: str) -> None:
         """Delete an object (deleting a missing key succeeds, as in S3)."""
-        if bucket.keys.pop(key, None) is None:
+        meta = bucket.keys.pop(key, None)
+        if meta is None:
             return
-        path = self.object_path(bucket, key)
+        # A key has one version file between writes (each write unlinks the one it replaces, a start-up
+        # every older one a kill left behind).
+        path = self.object_path(bucket, key, meta.version)
         path.unlink(missing_ok=True)
         # Remove folders the object leaves empty, so the tree stays as small as the index.
         folder = path.parent
@@ -308,18 +362,36 @@ class ObjectStore:
         return objects, prefixes, False, last
 
 
-def _durable_write(temporary: Path, target: Path, data: bytes) -> None:
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(temporary, target)
-    directory = os.open(target.parent, os.O_RDONLY)
+def _write_version(target: Path, data: bytes, *, durable: bool) -> None:
+    """Write a new version file through a partial file renamed into place; ``durable``: fsync both."""
+    partial = f"{target}{PARTIAL_SUFFIX}"
+    _create(partial, data, durable=durable)
+    # `target` never exists (versions are not reused): no rename over a file, which ext4 makes flush.
+    os.rename(partial, target)
+    if durable:
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _create(path: str, data: bytes, *, durable: bool) -> None:
+    """Write a new file (and its folder if missing), with plain os calls: a PUT is mostly this."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        os.fsync(directory)
+        handle = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = os.open(path, flags, 0o666)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(handle, data[written:])
+        if durable:
+            os.fsync(handle)
     finally:
-        os.close(directory)
+        os.close(handle)
 
 
 def _etags(header: str) -> set[str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ from eventlake.stack.object_server import ObjectServer, ObjectStore, Request, S3
 BUCKET = "tansu"
 
 
-def open_store(directory: Path) -> ObjectStore:
-    store = ObjectStore(directory)
+def open_store(directory: Path, *, fsync: bool = False) -> ObjectStore:
+    store = ObjectStore(directory, fsync=fsync)
     store.load()
     store.create_bucket(BUCKET)
     return store
@@ -206,6 +208,106 @@ def test_objects_and_etags_survive_a_restart_and_torn_writes_are_dropped(tmp_pat
     )
     assert not (directory / ".work" / "tmp-leftover").exists()
     after.close()
+
+
+def files_of(directory: Path) -> list[str]:
+    """Every file under the bucket's folder, relative to it."""
+    root = directory / BUCKET
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+def test_an_overwritten_object_reads_back_its_last_content_from_one_file(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    client = connect(directory)
+    url = f"/{BUCKET}/clusters/c/meta.json"
+    for content in (b"v1", b"v2", b"v3"):
+        etag = client.put(url, content=content).headers["etag"]
+    got = client.get(url)
+    assert (got.content, got.headers["etag"]) == (b"v3", etag)
+    assert files_of(directory) == ["clusters/c/meta.json.obj.3"]
+    client.close()
+    restarted = connect(directory)
+    assert restarted.get(url).content == b"v3"
+    assert restarted.put(url, content=b"v4").status_code == 200
+    assert files_of(directory) == ["clusters/c/meta.json.obj.4"]
+    restarted.close()
+
+
+def test_a_crash_between_versions_leaves_the_newest_and_nothing_else(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    folder = directory / BUCKET / "topics" / "t" / "partitions" / "0"
+    folder.mkdir(parents=True)
+    # A kill after a write's rename and before the unlink of the version it replaced, then one mid-write.
+    (folder / "watermark.json.obj.3").write_bytes(b"old")
+    (folder / "watermark.json.obj.11").write_bytes(b"new")
+    (folder / "watermark.json.obj.12.tmp").write_bytes(b"half a wri")
+    client = connect(directory)
+    url = f"/{BUCKET}/topics/t/partitions/0/watermark.json"
+    assert client.get(url).content == b"new"
+    assert files_of(directory) == ["topics/t/partitions/0/watermark.json.obj.11"]
+    # Later writes get versions past every one found, so a restart cannot mistake an old one for the newest.
+    client.put(url, content=b"newer")
+    assert files_of(directory) == ["topics/t/partitions/0/watermark.json.obj.12"]
+    client.close()
+
+
+def test_objects_of_the_unversioned_layout_are_read_and_replaced(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    (directory / BUCKET / "clusters" / "c").mkdir(parents=True)
+    (directory / BUCKET / "clusters" / "c" / "meta.json.obj").write_bytes(b"written by the previous server")
+    (directory / BUCKET / "records.batch.obj").write_bytes(b"batch")
+    client = connect(directory)
+    assert client.get(f"/{BUCKET}/clusters/c/meta.json").content == b"written by the previous server"
+    listed = keys_of(client.get(f"/{BUCKET}", params={"list-type": "2"}).text)
+    assert listed == ["clusters/c/meta.json", "records.batch"]
+    client.put(f"/{BUCKET}/clusters/c/meta.json", content=b"v2")
+    assert client.get(f"/{BUCKET}/clusters/c/meta.json").content == b"v2"
+    assert files_of(directory) == ["clusters/c/meta.json.obj.1", "records.batch.obj"]
+    client.close()
+
+
+def test_delete_removes_every_version_and_the_folders_left_empty(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    client = connect(directory)
+    url = f"/{BUCKET}/clusters/c/meta.json"
+    for content in (b"v1", b"v2"):
+        client.put(url, content=content)
+    assert client.delete(url).status_code == 204
+    assert client.get(url).status_code == 404
+    assert not (directory / BUCKET / "clusters").exists()
+    client.close()
+    restarted = connect(directory)
+    assert restarted.get(url).status_code == 404
+    restarted.close()
+
+
+def test_listing_shows_keys_without_version_suffixes(client: Client) -> None:
+    keys = ["clusters/c/meta.json", "clusters/c/meta.json/nested", "topics/t.obj", "topics/t/watermark.json"]
+    for key in keys:
+        for content in (b"first", b"second"):
+            client.put(f"/{BUCKET}/{key}", content=content)
+    assert keys_of(client.get(f"/{BUCKET}", params={"list-type": "2"}).text) == keys
+    page = client.get(f"/{BUCKET}", params={"list-type": "2", "prefix": "clusters/c/", "delimiter": "/"})
+    assert keys_of(page.text) == ["clusters/c/meta.json"]
+    assert re.findall(r"<CommonPrefixes><Prefix>([^<]*)</Prefix>", page.text) == ["clusters/c/meta.json/"]
+
+
+def test_the_fsync_mode_syncs_each_version_and_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(tmp_path / "data", fsync=True)
+    bucket = store.bucket(BUCKET)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    for content in (b"v1", b"v2"):
+        asyncio.run(store.put(bucket, "topics/t/watermark.json", content))
+    assert synced == ["file", "folder", "file", "folder"]
+    assert store.read(bucket, "topics/t/watermark.json")[1] == b"v2"
+    assert files_of(tmp_path / "data") == ["topics/t/watermark.json.obj.2"]
 
 
 def test_aws_chunked_bodies_are_decoded(client: Client) -> None:
