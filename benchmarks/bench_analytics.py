@@ -13,7 +13,6 @@ Goals (2 cores): all daily reports < 30 s; DuckDB >= 5x faster than Spark SQL.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import write_result
 
 from eventlake.analytics.engines import DuckDBEngine
 from eventlake.analytics.intervals import ReportInterval
@@ -195,8 +195,6 @@ def main() -> None:
         if mismatched:
             print(f"WARNING: row counts differ between engines: {mismatched}")
 
-        out = REPO_ROOT / "var" / "bench" / "analytics.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         result = {
             "benchmark": "analytics",
             "events": args.events,
@@ -229,8 +227,7 @@ def main() -> None:
             "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
             "measured_at": datetime.now(UTC).isoformat(),
         }
-        out.write_text(json.dumps(result, indent=1))
-        print(f"wrote {out}")
+        write_result("analytics", result)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

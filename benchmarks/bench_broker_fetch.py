@@ -18,7 +18,6 @@ Run: ``.venv/bin/python benchmarks/bench_broker_fetch.py`` (``--help`` for sizes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -27,11 +26,11 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from results import write_result
 
 from eventlake.stack.testing import TansuBroker
 from eventlake.streaming.kafka_source import FETCH_WAIT_MS, consumer_config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "fragmented"
 PARTITIONS = 3
 BASELINE_WAIT_MS = 20
@@ -126,10 +125,7 @@ def main() -> None:
         "rounds": args.rounds,
         "load_average": os.getloadavg()[0],
     }
-    out = REPO_ROOT / "var" / "bench" / "broker_fetch.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result("broker_fetch", result)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Run: ``.venv/bin/python benchmarks/bench_object_server.py [--puts 3000] [--round
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from results import write_result
 
 from eventlake.stack.testing import free_ports, wait_for_port
 
@@ -126,10 +126,7 @@ def main() -> None:
               f"{medians['baseline']['puts_per_s']:,.0f} ({medians['baseline']['cpu_us_per_put']:.0f} us CPU): "
               f"{ratio:.2f}x")  # fmt: skip
     result.update(baseline_rev=args.baseline_rev, fsync=args.fsync, load_average=os.getloadavg()[0])
-    out = REPO_ROOT / "var" / "bench" / "object_server.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result("object_server", result)
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@ from typing import Any
 
 import orjson
 import psutil
+from results import write_result
 
 from eventlake.catalog import EVENT_TYPES
 from eventlake.kafka_admin import ensure_topics
-from eventlake.settings import REPO_ROOT, EventlakeSettings, load_settings
+from eventlake.settings import EventlakeSettings, load_settings
 from eventlake.stack.testing import TansuBroker
 from eventlake.streaming.arrow_router import ROUTED_DDL, route_batches
 from eventlake.streaming.fixtures import message_stream, published_event
@@ -421,10 +422,7 @@ def main() -> None:
         **results,
         "targets": targets,
     }
-    out = REPO_ROOT / "var" / "bench" / "stream_ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result("stream_ingest", result)
 
 
 if __name__ == "__main__":
