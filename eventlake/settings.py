@@ -18,6 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: (workers, threads per worker) of each producer server when the settings leave them unset: the
+#: figures measured best on 2 cores (see the settings' descriptions and benchmarks/bench_producer.py).
+PRODUCER_SERVER_DEFAULTS: dict[str, tuple[int, int]] = {"granian": (1, 32), "gunicorn": (2, 8)}
+
+
 class EventlakeSettings(BaseSettings):
     """Every setting of the platform. Field docs are the settings table in the README."""
 
@@ -225,16 +230,12 @@ class EventlakeSettings(BaseSettings):
     @property
     def producer_worker_count(self) -> int:
         """Producer worker processes: the setting, or the chosen server's measured best on 2 cores."""
-        if self.producer_workers is not None:
-            return self.producer_workers
-        return 1 if self.producer_server == "granian" else 2
+        return self.producer_workers or PRODUCER_SERVER_DEFAULTS[self.producer_server][0]
 
     @property
     def producer_thread_count(self) -> int:
         """Threads per producer worker: the setting, or the chosen server's measured best on 2 cores."""
-        if self.producer_threads is not None:
-            return self.producer_threads
-        return 32 if self.producer_server == "granian" else 8
+        return self.producer_threads or PRODUCER_SERVER_DEFAULTS[self.producer_server][1]
 
     @property
     def market_coin_ids(self) -> list[str]:
