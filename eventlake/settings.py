@@ -121,8 +121,10 @@ class EventlakeSettings(BaseSettings):
         "", description="Airflow metadata DB (SQLAlchemy URL). Empty = SQLite under HOME/airflow."
     )
     airflow_parallelism: int = Field(8, description="Airflow LocalExecutor parallelism.")
-    airflow_log_server_port: int = Field(8793, description="Port of the scheduler's task-log server.")
-    airflow_trigger_log_server_port: int = Field(8794, description="Port of the triggerer's log server.")
+    airflow_log_server_port: int = Field(8793, description="Port of the task-log server (airflow-log-server).")
+    airflow_trigger_log_server_port: int = Field(
+        8794, description="Port of the trigger-log server (airflow-trigger-log-server)."
+    )
     admin_username: str = Field("admin", description="Airflow admin user.")
     admin_password: SecretStr = Field(SecretStr("eventlake-admin"), description="Airflow admin password.")
     viewer_username: str = Field("viewer", description="Airflow read-only user.")

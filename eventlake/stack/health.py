@@ -127,6 +127,11 @@ def check_producer(settings: EventlakeSettings) -> tuple[bool, str]:
     return response.status_code == 200, f"{url} -> HTTP {response.status_code}"
 
 
+def _listening(port: int) -> tuple[bool, str]:
+    listening = port_open("127.0.0.1", port)
+    return listening, f"127.0.0.1:{port} {'accepts connections' if listening else 'refused'}"
+
+
 CHECKS: dict[str, Check] = {
     "broker-storage": check_broker_storage,
     "broker": check_broker,
@@ -137,6 +142,8 @@ CHECKS: dict[str, Check] = {
     "airflow-scheduler": _airflow_component("scheduler"),
     "airflow-dag-processor": _airflow_component("dag_processor"),
     "airflow-triggerer": _airflow_component("triggerer"),
+    "airflow-log-server": lambda settings: _listening(settings.airflow_log_server_port),
+    "airflow-trigger-log-server": lambda settings: _listening(settings.airflow_trigger_log_server_port),
     "producer": check_producer,
 }
 

@@ -20,8 +20,6 @@ from eventlake.settings import EventlakeSettings
 #: home. `down` stops exactly the processes that carry it, and nothing else.
 STACK_MARKER = "EVENTLAKE_STACK_MEMBER"
 
-AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-
 
 @dataclass(frozen=True)
 class Service:
@@ -216,6 +214,21 @@ def base_env(settings: EventlakeSettings) -> dict[str, str]:
     }
 
 
+def log_server(name: str, serves: str, port: int, settings: EventlakeSettings) -> Service:
+    """Airflow's log server (what the scheduler and the triggerer would start as a child) on ``port``."""
+    return Service(
+        name=name,
+        description=f"Airflow log server: {serves}",
+        command=[sys.executable, "-m", "airflow.utils.serve_logs.core"],
+        # It serves the port Airflow calls the worker log server's; the UI asks the trigger port for trigger logs.
+        env={**airflow_env(settings), "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)},
+        ports=(port,),
+        priority=50,
+        start_timeout=120,
+        startsecs=3,
+    )
+
+
 def build_services(settings: EventlakeSettings) -> list[Service]:
     """Every service of the embedded stack, in start order."""
     bin_dir = venv_bin()
@@ -321,13 +334,20 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
         Service(
             name="airflow-scheduler",
             description="Airflow scheduler (LocalExecutor runs the tasks)",
-            command=[str(bin_dir / "airflow"), "scheduler"],
+            # Its task log server is a program of its own (below): as the scheduler's child it outlived a
+            # scheduler killed -9 (by the OOM killer, say), holding its port, out of the stack's reach.
+            command=[str(bin_dir / "airflow"), "scheduler", "--skip-serve-logs"],
             env=airflow_env(settings),
-            ports=(settings.airflow_log_server_port,),
             priority=50,
             start_timeout=180,
             startsecs=5,
             stop_wait_seconds=30,
+        ),
+        log_server(
+            "airflow-log-server",
+            "the tasks' logs, read by the UI while a task runs",
+            settings.airflow_log_server_port,
+            settings,
         ),
         Service(
             name="airflow-dag-processor",
@@ -341,12 +361,17 @@ def build_services(settings: EventlakeSettings) -> list[Service]:
         Service(
             name="airflow-triggerer",
             description="Airflow triggerer (deferred tasks)",
-            command=[str(bin_dir / "airflow"), "triggerer"],
+            command=[str(bin_dir / "airflow"), "triggerer", "--skip-serve-logs"],
             env=airflow_env(settings),
-            ports=(settings.airflow_trigger_log_server_port,),
             priority=50,
             start_timeout=180,
             startsecs=5,
+        ),
+        log_server(
+            "airflow-trigger-log-server",
+            "the deferred tasks' trigger logs, read by the UI",
+            settings.airflow_trigger_log_server_port,
+            settings,
         ),
         Service(
             name="producer",

@@ -8,11 +8,13 @@ import time
 import uuid
 
 import httpx
+import psutil
 import pytest
 
 from eventlake.airflow_client import AirflowClient, AirflowError
 from eventlake.settings import EventlakeSettings
 from eventlake.stack.cli import status, up
+from eventlake.stack.health import check
 from eventlake.stack.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -92,6 +94,45 @@ def test_killed_broker_is_restarted_and_keeps_its_messages(embedded_stack: Event
     values = _consume_all(embedded_stack, topic, 1, 2_000)
     assert len(values) == 2_000
     assert set(values) == {f"message-{n}".encode() for n in range(2_000)}
+
+
+def _log_servers(settings: EventlakeSettings) -> set[int]:
+    """Pids of the Airflow log servers running in this stack's home (they retitle themselves)."""
+    found = set()
+    home = str(settings.home.resolve())
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if " ".join(process.info["cmdline"] or []).startswith("airflow serve-logs") and process.cwd() == home:
+                found.add(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_killed_scheduler_is_restarted_and_leaves_no_log_server_behind(embedded_stack: EventlakeSettings) -> None:
+    supervisor = Supervisor(embedded_stack)
+    states = supervisor.processes()
+    programs = {states[name]["pid"] for name in ("airflow-log-server", "airflow-trigger-log-server")}
+    assert _log_servers(embedded_stack) == programs
+    old_pid = states["airflow-scheduler"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = supervisor.processes()["airflow-scheduler"]
+        if (
+            info["statename"] == "RUNNING"
+            and info["pid"] not in (0, old_pid)
+            and check(embedded_stack, info["name"])[0]
+        ):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("supervisord did not bring the scheduler back (healthy) within 120 s")
+    # The log servers are supervisord's programs, untouched; the killed scheduler had none of its own.
+    assert _log_servers(embedded_stack) == programs
+    assert {
+        supervisor.processes()[name]["pid"] for name in ("airflow-log-server", "airflow-trigger-log-server")
+    } == programs
 
 
 def pyspark_file() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from eventlake.stack import cli
+from eventlake.stack.health import CHECKS
 from eventlake.stack.services import STACK_MARKER, build_services
 from eventlake.stack.supervisor import launch_spec_path, render_config
 from eventlake.stack.testing import isolated_settings
@@ -24,6 +25,21 @@ def test_every_service_is_a_supervised_program(tmp_path: Path) -> None:
         assert spec["env"]["EVENTLAKE_HOME"] == str(tmp_path)
     assert config.count("autorestart=true") == len(build_services(settings))
     assert "killasgroup=true" in config
+
+
+def test_airflow_log_servers_are_programs_of_their_own_not_children(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path)
+    services = {service.name: service for service in build_services(settings)}
+    # A scheduler or triggerer killed -9 would orphan a log server it started itself.
+    for parent in ("airflow-scheduler", "airflow-triggerer"):
+        assert "--skip-serve-logs" in services[parent].command
+    for name, port in (
+        ("airflow-log-server", settings.airflow_log_server_port),
+        ("airflow-trigger-log-server", settings.airflow_trigger_log_server_port),
+    ):
+        assert services[name].ports == (port,)
+        assert services[name].env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == str(port)
+    assert set(services) <= set(CHECKS), "every service has a health check"
 
 
 def test_airflow_gets_connections_and_users_from_the_settings(tmp_path: Path) -> None:
