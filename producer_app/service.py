@@ -156,6 +156,9 @@ class ProducerService:
         self.max_future_skew = timedelta(seconds=settings.producer_max_future_skew_seconds)
         self.max_batch_events = settings.producer_max_batch_events
         self.topics = {et.event_type: settings.topic(et.topic_name) for et in event_types()}
+        # Validators are built once per process: here, before the worker settles its heap, not on its first requests.
+        tagged_request_adapter()
+        tagged_batch_adapter()
 
     # --- validation ------------------------------------------------------------------------------
     def validate_typed(self, et: EventType, document: Any) -> BaseModel:

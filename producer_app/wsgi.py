@@ -1,5 +1,6 @@
-"""WSGI entry point: ``gunicorn -c producer_app/gunicorn_conf.py producer_app.wsgi:app``."""
+"""WSGI entry point of the servers (``python -m producer_app.serve``): each worker builds the app here."""
 
-from producer_app import create_app
+from producer_app import create_app, settle_heap
 
 app = create_app()
+settle_heap()
