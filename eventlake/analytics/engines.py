@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack, closing
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -118,8 +119,25 @@ def metastore_locations(settings: EventlakeSettings) -> MetastoreLocations:
     return MetastoreLocations(settings)
 
 
+@cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB database; each engine is a connection to it (opening a database costs ~40 ms)."""
+    import duckdb
+
+    return duckdb.connect(":memory:")
+
+
+@cache
+def _create_view_sql(name: str) -> str:
+    """A derived view's DuckDB statement (a temporary view: each engine's own)."""
+    return derived_views()[name].create_sql("duckdb", temporary=True)
+
+
 class DuckDBEngine:
-    """Embedded engine: DuckDB over the lake's Parquet, one in-memory database per engine."""
+    """Embedded engine: DuckDB over the lake's Parquet, one connection per engine with its own (temporary) views.
+
+    The connections share the process's in-memory database, and so its settings (``threads``).
+    """
 
     name = "duckdb"
 
@@ -127,11 +145,9 @@ class DuckDBEngine:
         self, locations: LocationsProvider, *, threads: int | None = None, on_close: Callable[[], None] | None = None
     ) -> None:
         """``on_close`` releases what the provider holds (the metastore connection), when the engine closes."""
-        import duckdb
-
         self._locations = locations
         self._on_close = on_close
-        self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self._con = _database().cursor()
         self._con.execute("set TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"set threads = {int(threads)}")
@@ -167,7 +183,7 @@ class DuckDBEngine:
             return
         view = derived_views().get(table)
         if view is not None:  # its tables are registered by name (see _table_bounds); views bind late
-            self._con.execute(view.create_sql("duckdb"))
+            self._con.execute(_create_view_sql(view.name))
         elif table in self._tables:
             self._con.execute(self._table_view(self._tables[table], with_mtime, bounds))
         else:
@@ -183,16 +199,16 @@ class DuckDBEngine:
         mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
         if not files:
             select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(c)}" for c, k, _ in columns), mtime])
-            return f"create or replace view {name} as select {select} limit 0"
+            return f"create or replace temporary view {name} as select {select} limit 0"
         file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
         hive_types = ", ".join(f"{_sql_string(column)}: {_duckdb_type(kind)}" for column, kind, _ in table.partitions)
         source = f"read_parquet({file_list}, hive_partitioning = true, filename = true, hive_types = {{{hive_types}}})"
         if not with_mtime:
-            return f"create or replace view {name} as select {', '.join([*casts, mtime])} from {source}"
+            return f"create or replace temporary view {name} as select {', '.join([*casts, mtime])} from {source}"
         # Trino's Hive connector exposes each file's modification time; here it comes from the file system.
         mtimes = ", ".join(f"({_sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
         return (
-            f"create or replace view {name} as select {', '.join(casts)}, m.modified as "
+            f"create or replace temporary view {name} as select {', '.join(casts)}, m.modified as "
             f"{_quote(FILE_MODIFIED_TIME)} from {source} as t "
             f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
         )
