@@ -30,13 +30,17 @@ one metastore call. Superseded versions are deleted after ``compaction_version_g
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 HIDDEN_PREFIXES = ("_", ".")
 COMMITS_DIR = "_commits"
 CURATED_MANIFEST = "_eventlake_manifest.json"
+PARTITION_DATE = "event_date"
+PARTITION_HOUR = "event_hour"
 
 _BATCH_FILE = re.compile(r"^batch-(?P<batch_id>\d{12})-(?P<n>\d{4})\.parquet$")
 
@@ -105,17 +109,108 @@ def hours_between(start: datetime, end: datetime) -> list[HourPartition]:
     return hours
 
 
-def partition_event_date(path: str) -> str | None:
-    """The ``event_date`` of a Hive partition name or location (``.../event_date=<day>/...``), if it has one.
+def partition_values(path: str) -> dict[str, str]:
+    """The Hive partition values of a partition name or location (``.../event_date=<day>/event_hour=<h>/...``).
 
     Accepts a partition name (``event_date=2026-11-24/event_hour=9``), a path or a URI, where the ``=``
     may be written ``%3D``.
     """
+    values: dict[str, str] = {}
     for part in urlparse(path).path.split("/"):
-        key, _, value = unquote(part).partition("=")
-        if key == "event_date":
-            return value
-    return None
+        key, equals, value = unquote(part).partition("=")
+        if equals:
+            values.setdefault(key, value)
+    return values
+
+
+def partition_event_date(path: str) -> str | None:
+    """The ``event_date`` of a Hive partition name or location, if it has one (see :func:`partition_values`)."""
+    return partition_values(path).get(PARTITION_DATE)
+
+
+_Bound = TypeVar("_Bound", str, int)
+
+
+@dataclass(frozen=True)
+class PartitionBounds:
+    """Inclusive ``event_date`` (ISO dates) and ``event_hour`` bounds; None is open on that side."""
+
+    first_date: str | None = None
+    last_date: str | None = None
+    first_hour: int | None = None
+    last_hour: int | None = None
+
+    @property
+    def unbounded(self) -> bool:
+        return self == ALL_PARTITIONS
+
+    def contains(self, day: str, hour: int | None = None) -> bool:
+        """Whether a day (and an hour of it, when given) is within the bounds."""
+        if not _between(day, self.first_date, self.last_date):
+            return False
+        return hour is None or _between(hour, self.first_hour, self.last_hour)
+
+    def accepts(self, partition: str) -> bool:
+        """Whether a partition name or location may hold rows within the bounds (one without ``event_date`` may)."""
+        values = partition_values(partition)
+        day, hour = values.get(PARTITION_DATE), values.get(PARTITION_HOUR)
+        if day is None:
+            return True
+        return self.contains(day, int(hour) if hour is not None and hour.isdigit() else None)
+
+    def hours(self, limit: int) -> list[HourPartition] | None:
+        """Every hour partition within the bounds, if all four sides are bounded and they are at most ``limit``."""
+        if self.first_date is None or self.last_date is None or self.first_hour is None or self.last_hour is None:
+            return None
+        first = date.fromisoformat(self.first_date)
+        days = max((date.fromisoformat(self.last_date) - first).days + 1, 0)
+        hours = range(max(self.first_hour, 0), min(self.last_hour, 23) + 1)
+        if days * len(hours) > limit:
+            return None
+        return [HourPartition((first + timedelta(days=n)).isoformat(), hour) for n in range(days) for hour in hours]
+
+    def restricted_to(self, columns: Collection[str]) -> PartitionBounds:
+        """These bounds without those of a partition column not in ``columns`` (a table's own)."""
+        dates = (self.first_date, self.last_date) if PARTITION_DATE in columns else (None, None)
+        hours = (self.first_hour, self.last_hour) if PARTITION_HOUR in columns else (None, None)
+        return PartitionBounds(*dates, *hours)
+
+    def intersect(self, other: PartitionBounds) -> PartitionBounds:
+        return PartitionBounds(
+            _tighter(max, self.first_date, other.first_date),
+            _tighter(min, self.last_date, other.last_date),
+            _tighter(max, self.first_hour, other.first_hour),
+            _tighter(min, self.last_hour, other.last_hour),
+        )
+
+    @staticmethod
+    def union(bounds: Iterable[PartitionBounds]) -> PartitionBounds:
+        items = list(bounds)
+        return PartitionBounds(
+            _wider(min, [b.first_date for b in items]),
+            _wider(max, [b.last_date for b in items]),
+            _wider(min, [b.first_hour for b in items]),
+            _wider(max, [b.last_hour for b in items]),
+        )
+
+
+ALL_PARTITIONS = PartitionBounds()
+
+
+def _between(value: _Bound, first: _Bound | None, last: _Bound | None) -> bool:
+    return (first is None or value >= first) and (last is None or value <= last)
+
+
+def _tighter(pick: Callable[[list[_Bound]], _Bound], *values: _Bound | None) -> _Bound | None:
+    """The tighter of two bounds of one side (an open side takes the other's)."""
+    known = [v for v in values if v is not None]
+    return pick(known) if known else None
+
+
+def _wider(pick: Callable[[list[_Bound]], _Bound], values: list[_Bound | None]) -> _Bound | None:
+    """The widest of some bounds of one side (open if any is, or if there are none)."""
+    known = [v for v in values if v is not None]
+    return pick(known) if known and len(known) == len(values) else None
 
 
 def landing_partition_path(event_type: str, hour: HourPartition) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from eventlake.catalog import QUARANTINE_TABLE, LakeTable, hive_ddl, lake_tables
-from eventlake.lake import HourPartition, partition_event_date
+from eventlake.lake import PARTITION_DATE, PARTITION_HOUR, HourPartition, PartitionBounds, partition_event_date
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 _MAX_PARTITIONS = -1  # thrift's "all"
 _NAMES_PER_CALL = 500  # partitions fetched by name per call
+# Up to this many partitions within bounds are fetched one by one by their values (see partitions_within).
+_PARTITIONS_BY_VALUES = 4
 
 
 def lake_table_location(settings: EventlakeSettings, table: LakeTable) -> str:
@@ -69,21 +71,48 @@ class MetastoreClient:
         something else are returned whole): their names are listed, then only those partitions fetched.
         """
         if event_dates is None:
-            partitions = self._client.get_partitions(self.database, table, _MAX_PARTITIONS)
-        else:
-            names = [
-                name
-                for name in self._client.get_partition_names(self.database, table, _MAX_PARTITIONS)
-                if _accepts(name, event_dates)
-            ]
-            partitions = [
-                partition
-                for start in range(0, len(names), _NAMES_PER_CALL)
-                for partition in self._client.get_partitions_by_names(
-                    self.database, table, names[start : start + _NAMES_PER_CALL]
-                )
-            ]
-        return {tuple(partition.values): str(partition.sd.location) for partition in partitions}
+            return _locations(self._client.get_partitions(self.database, table, _MAX_PARTITIONS))
+        return _locations(self._named(table, lambda name: _accepts(name, event_dates)))
+
+    def partitions_within(self, table: str, bounds: PartitionBounds) -> dict[tuple[str, ...], str]:
+        """The partitions of a table within the bounds (values, in partition-column order, and location).
+
+        A few partitions (one hour of one day) are fetched by their values, as every writer spells them
+        (ISO date, hour without leading zero): ``get_partition`` runs the metastore's prepared queries,
+        about 6 ms a table here, where a filter or a list of names goes through its direct SQL, which
+        inlines the partition ids and so is compiled anew each time (about 25 ms on Derby). More are
+        fetched in one call where the metastore can filter on ``event_hour`` (an int; it can with direct
+        SQL, Hive's default), otherwise their names are listed and only those within the bounds fetched.
+        The table must have every partition column the bounds bound.
+        """
+        from pymetastore.hive_metastore.ttypes import MetaException
+
+        if bounds.unbounded:
+            return self.partitions(table)
+        hours = bounds.hours(_PARTITIONS_BY_VALUES)
+        if hours is not None:
+            located = {hour: self.partition_location(table, hour) for hour in hours}
+            return {tuple(_values(hour)): location for hour, location in located.items() if location is not None}
+        try:
+            found = self._client.get_partitions_by_filter(self.database, table, _filter(bounds), _MAX_PARTITIONS)
+        except MetaException:
+            # Without direct SQL, Hive filters on string partition keys only ("Filtering is supported only
+            # on partition keys of type string").
+            found = self._named(table, bounds.accepts)
+        return _locations(found)
+
+    def _named(self, table: str, accepts: Callable[[str], bool]) -> list[Any]:
+        """The partitions whose names ``accepts`` takes: the names are listed, then only those fetched."""
+        names = [
+            name for name in self._client.get_partition_names(self.database, table, _MAX_PARTITIONS) if accepts(name)
+        ]
+        return [
+            partition
+            for start in range(0, len(names), _NAMES_PER_CALL)
+            for partition in self._client.get_partitions_by_names(
+                self.database, table, names[start : start + _NAMES_PER_CALL]
+            )
+        ]
 
     def add_partitions(self, table: str, locations: dict[tuple[str, ...], str]) -> list[tuple[str, ...]]:
         """Register the partitions that are not registered yet (existing ones keep their location)."""
@@ -179,10 +208,10 @@ def connect(settings: EventlakeSettings, *, timeout_ms: int = 30_000) -> Iterato
     socket.setTimeout(timeout_ms)
     transport = TTransport.TBufferedTransport(socket)
     transport.open()
+    # The accelerated protocol decodes in C: a partition is some hundred thrift fields (its columns).
+    protocol = TBinaryProtocol.TBinaryProtocolAccelerated(transport)
     try:
-        yield MetastoreClient(
-            ThriftHiveMetastore.Client(TBinaryProtocol.TBinaryProtocol(transport)), settings.hive_database
-        )
+        yield MetastoreClient(ThriftHiveMetastore.Client(protocol), settings.hive_database)
     finally:
         transport.close()
 
@@ -211,6 +240,28 @@ def _accepts(name: str, event_dates: Callable[[str], bool]) -> bool:
     """Whether a partition name (``event_date=2026-11-24/event_hour=9``) has an accepted event_date."""
     day = partition_event_date(name)
     return day is None or event_dates(day)
+
+
+def _filter(bounds: PartitionBounds) -> str:
+    """A metastore partition filter for the bounds (``event_date >= "2026-11-24" and event_hour <= 13``).
+
+    The values are ISO dates and ints (as the pruning makes them), so nothing needs escaping.
+    """
+    sides = (
+        (PARTITION_DATE, ">=", bounds.first_date),
+        (PARTITION_DATE, "<=", bounds.last_date),
+        (PARTITION_HOUR, ">=", bounds.first_hour),
+        (PARTITION_HOUR, "<=", bounds.last_hour),
+    )
+    return " and ".join(
+        f'{column} {op} "{value}"' if isinstance(value, str) else f"{column} {op} {value}"
+        for column, op, value in sides
+        if value is not None
+    )
+
+
+def _locations(partitions: list[Any]) -> dict[tuple[str, ...], str]:
+    return {tuple(partition.values): str(partition.sd.location) for partition in partitions}
 
 
 def _values(hour: HourPartition) -> list[str]:

@@ -8,22 +8,24 @@ directories the metastore publishes, never a half-written or superseded version.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack, closing
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
-from eventlake.analytics.pruning import ALL_DATES, PARTITION_DATE, DateBounds, event_date_bounds
+from eventlake.analytics.pruning import partition_bounds
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
 from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
 from eventlake.catalog.derive import LakeTable, lake_tables
-from eventlake.lake import is_hidden, partition_event_date
+from eventlake.lake import PartitionBounds, is_hidden
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: (table name, event_date bounds) -> locations of its partitions (a curated ``v=<version>`` or a
+#: (table name, partition bounds) -> locations of its partitions (a curated ``v=<version>`` or a
 #: quarantine_date directory URI). A provider may return partitions outside the bounds (they are dropped).
-LocationsProvider = Callable[[str, DateBounds], Iterable[str]]
+LocationsProvider = Callable[[str, PartitionBounds], Iterable[str]]
 
 
 class QueryEngine(Protocol):
@@ -79,7 +81,8 @@ class MetastoreLocations:
     """Partition locations from the metastore (only the partitions within the bounds are fetched).
 
     One thrift connection serves every table an engine reads (opened on first use, closed with the
-    engine); a failed call drops it, and the next opens a new one.
+    engine); a failed call drops it, and the next opens a new one. (Lookups of several tables at once,
+    each on its own connection, were slower: a new connection's first call costs the metastore more.)
     """
 
     def __init__(self, settings: EventlakeSettings) -> None:
@@ -87,7 +90,7 @@ class MetastoreLocations:
         self._connection: ExitStack | None = None
         self._client: MetastoreClient | None = None
 
-    def __call__(self, table: str, dates: DateBounds) -> list[str]:
+    def __call__(self, table: str, bounds: PartitionBounds) -> list[str]:
         from pymetastore.hive_metastore.ttypes import NoSuchObjectException
 
         from eventlake.metastore import connect
@@ -96,7 +99,7 @@ class MetastoreLocations:
             self._connection = ExitStack()
             self._client = self._connection.enter_context(connect(self.settings))
         try:
-            partitions = self._client.partitions(table, event_dates=None if dates.unbounded else dates.contains)
+            partitions = self._client.partitions_within(table, bounds)
         except NoSuchObjectException:
             log.warning("table %s is not in the metastore yet: read as empty", table)
             return []
@@ -116,8 +119,25 @@ def metastore_locations(settings: EventlakeSettings) -> MetastoreLocations:
     return MetastoreLocations(settings)
 
 
+@cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB database; each engine is a connection to it (opening a database costs ~40 ms)."""
+    import duckdb
+
+    return duckdb.connect(":memory:")
+
+
+@cache
+def _create_view_sql(name: str) -> str:
+    """A derived view's DuckDB statement (a temporary view: each engine's own)."""
+    return derived_views()[name].create_sql("duckdb", temporary=True)
+
+
 class DuckDBEngine:
-    """Embedded engine: DuckDB over the lake's Parquet, one in-memory database per engine."""
+    """Embedded engine: DuckDB over the lake's Parquet, one connection per engine with its own (temporary) views.
+
+    The connections share the process's in-memory database, and so its settings (``threads``).
+    """
 
     name = "duckdb"
 
@@ -125,16 +145,14 @@ class DuckDBEngine:
         self, locations: LocationsProvider, *, threads: int | None = None, on_close: Callable[[], None] | None = None
     ) -> None:
         """``on_close`` releases what the provider holds (the metastore connection), when the engine closes."""
-        import duckdb
-
         self._locations = locations
         self._on_close = on_close
-        self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self._con = _database().cursor()
         self._con.execute("set TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"set threads = {int(threads)}")
-        self._views: dict[str, tuple[bool, DateBounds]] = {}
-        self._table_files: dict[tuple[str, DateBounds], list[Path]] = {}
+        self._views: dict[str, tuple[bool, PartitionBounds]] = {}
+        self._table_files: dict[tuple[str, PartitionBounds], list[Path]] = {}
         self._lock = threading.Lock()
         self._tables = {table.name: table for table in lake_tables()}
 
@@ -148,8 +166,8 @@ class DuckDBEngine:
             needs_mtime = needs_file_time(sql)
             views = derived_views()
             # Tables before the views over them (DuckDB binds a view's query when it is created).
-            for table, dates in sorted(_table_bounds(sql, parameters).items(), key=lambda i: (i[0] in views, i[0])):
-                self._register(table, needs_mtime, dates)
+            for table, bounds in sorted(_table_bounds(sql, parameters).items(), key=lambda i: (i[0] in views, i[0])):
+                self._register(table, needs_mtime, bounds)
             text = to_duckdb(sql)
             used = {name: parameters[name] for name in parameters if f"${name}" in text}
             return _trino_like(self._con.sql(text, params=used).to_arrow_table())
@@ -159,77 +177,80 @@ class DuckDBEngine:
         if self._on_close is not None:
             self._on_close()
 
-    def _register(self, table: str, with_mtime: bool, dates: DateBounds) -> None:
+    def _register(self, table: str, with_mtime: bool, bounds: PartitionBounds) -> None:
         """(Re)create a table's view over the files of its partitions within the bounds."""
-        if self._views.get(table) == (with_mtime, dates):
+        if self._views.get(table) == (with_mtime, bounds):
             return
         view = derived_views().get(table)
         if view is not None:  # its tables are registered by name (see _table_bounds); views bind late
-            self._con.execute(view.create_sql("duckdb"))
+            self._con.execute(_create_view_sql(view.name))
         elif table in self._tables:
-            self._con.execute(self._table_view(self._tables[table], with_mtime, dates))
+            self._con.execute(self._table_view(self._tables[table], with_mtime, bounds))
         else:
             raise KeyError(f"unknown table {table!r}")
-        self._views[table] = (with_mtime, dates)
+        self._views[table] = (with_mtime, bounds)
 
-    def _table_view(self, table: LakeTable, with_mtime: bool, dates: DateBounds) -> str:
+    def _table_view(self, table: LakeTable, with_mtime: bool, bounds: PartitionBounds) -> str:
         """A view with the table's columns and types (as the metastore declares them) over its files."""
         name = _quote(table.name)
         columns = [*table.columns, *table.partitions]
-        prunable = any(column == PARTITION_DATE for column, _, _ in table.partitions)
-        files = self._files(table.name, dates if prunable else ALL_DATES)
+        files = self._files(table.name, _pruned(table, bounds))
         casts = [f"cast({_quote(column)} as {_duckdb_type(kind)}) as {_quote(column)}" for column, kind, _ in columns]
         mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
         if not files:
             select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(c)}" for c, k, _ in columns), mtime])
-            return f"create or replace view {name} as select {select} limit 0"
+            return f"create or replace temporary view {name} as select {select} limit 0"
         file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
         hive_types = ", ".join(f"{_sql_string(column)}: {_duckdb_type(kind)}" for column, kind, _ in table.partitions)
         source = f"read_parquet({file_list}, hive_partitioning = true, filename = true, hive_types = {{{hive_types}}})"
         if not with_mtime:
-            return f"create or replace view {name} as select {', '.join([*casts, mtime])} from {source}"
+            return f"create or replace temporary view {name} as select {', '.join([*casts, mtime])} from {source}"
         # Trino's Hive connector exposes each file's modification time; here it comes from the file system.
         mtimes = ", ".join(f"({_sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
         return (
-            f"create or replace view {name} as select {', '.join(casts)}, m.modified as "
+            f"create or replace temporary view {name} as select {', '.join(casts)}, m.modified as "
             f"{_quote(FILE_MODIFIED_TIME)} from {source} as t "
             f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
         )
 
-    def _files(self, table: str, dates: DateBounds) -> list[Path]:
-        key = (table, dates)
+    def _files(self, table: str, bounds: PartitionBounds) -> list[Path]:
+        key = (table, bounds)
         if key not in self._table_files:
             files: list[Path] = []
-            locations = [loc for loc in self._locations(table, dates) if _within(loc, dates)]
+            locations = [loc for loc in self._locations(table, bounds) if bounds.accepts(loc)]
             for location in locations:
                 files.extend(_visible_parquet_files(_local_path(location)))
-            window = "" if dates.unbounded else f" (event_date {dates.first or '...'} to {dates.last or '...'})"
-            log.info("%s: %d files in %d partitions%s", table, len(files), len(locations), window)
+            log.info("%s: %d files in %d partitions%s", table, len(files), len(locations), _window(bounds))
             self._table_files[key] = files
         return self._table_files[key]
 
 
-def _table_bounds(sql: str, parameters: Mapping[str, Any]) -> dict[str, DateBounds]:
-    """Every table and derived view a question reads, with the event_date bounds of the rows it needs.
+def _table_bounds(sql: str, parameters: Mapping[str, Any]) -> dict[str, PartitionBounds]:
+    """Every table and derived view a question reads, with the partition bounds of the rows it needs.
 
-    A derived view passes event_date through from each table it reads, so a reference to the view
-    bounds those tables; a table read both directly and through a view gets the union of both.
+    A derived view passes event_date and event_hour through from each table it reads, so a reference
+    to the view bounds those tables; a table read both directly and through a view gets the union of both.
     """
     views = derived_views()
-    wanted: dict[str, list[DateBounds]] = {}
-    for name, dates in event_date_bounds(sql, parameters).items():
-        wanted.setdefault(name, []).append(dates)
+    wanted: dict[str, list[PartitionBounds]] = {}
+    for name, bounds in partition_bounds(sql, parameters).items():
+        wanted.setdefault(name, []).append(bounds)
         for base in views[name].tables if name in views else ():
-            wanted.setdefault(base, []).append(dates)
-    return {name: DateBounds.union(bounds) for name, bounds in wanted.items()}
+            wanted.setdefault(base, []).append(bounds)
+    return {name: PartitionBounds.union(bounds) for name, bounds in wanted.items()}
 
 
-def _within(location: str, dates: DateBounds) -> bool:
-    """Whether a partition location (``.../event_date=<day>/...``) may hold rows within the bounds."""
-    if dates.unbounded:
-        return True
-    day = partition_event_date(location)
-    return day is None or dates.contains(day)
+def _pruned(table: LakeTable, bounds: PartitionBounds) -> PartitionBounds:
+    """The bounds of the partition columns the table has (the others cannot prune it)."""
+    return bounds.restricted_to([column for column, _, _ in table.partitions])
+
+
+def _window(bounds: PartitionBounds) -> str:
+    """The bounds for a log line (empty when unbounded)."""
+    if bounds.unbounded:
+        return ""
+    sides = ["..." if side is None else str(side) for side in dataclasses.astuple(bounds)]
+    return " (event_date {} to {}, event_hour {} to {})".format(*sides)
 
 
 def needs_file_time(sql: str) -> bool:

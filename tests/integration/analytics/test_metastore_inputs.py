@@ -35,7 +35,7 @@ from eventlake.catalog.derive import QUARANTINE_TABLE, lake_tables
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.compaction import local_services
 from eventlake.compaction.storage import Lake
-from eventlake.lake import HourPartition
+from eventlake.lake import HourPartition, PartitionBounds
 from eventlake.reports.store import ReportStore
 from eventlake.settings import REPO_ROOT, EventlakeSettings, load_settings
 from eventlake.stack.testing import free_ports
@@ -195,3 +195,43 @@ def test_partitions_are_fetched_by_event_date_from_the_metastore(lake_settings) 
         assert client.partitions(et.table, event_dates=lambda day: False) == {}
         # A table partitioned by something else is returned whole.
         assert client.partitions(QUARANTINE_TABLE, event_dates=lambda day: False) == client.partitions(QUARANTINE_TABLE)
+
+
+def test_partitions_within_bounds_are_fetched_from_the_metastore(lake_settings) -> None:
+    """What the embedded engine asks for a question filtering on event_date and event_hour: only those hours."""
+    from eventlake.metastore import connect
+
+    settings = lake_settings
+    et = EVENT_TYPES[1]
+    curated = Path(Lake.from_settings(settings).curated)
+    # 9 and 10: an hour compared as a string would put 10 before 9.
+    hours = [HourPartition("2026-10-05", hour) for hour in (2, 9, 10, 23)] + [HourPartition("2026-10-06", 9)]
+    rng = np.random.default_rng(6)
+    with connect(settings) as client:
+        client.publish_all(
+            et.table,
+            {
+                hour: write_curated_partition(
+                    curated, et, hour, synthetic_events(et, hour, 2, rng), version="1"
+                ).location
+                for hour in hours
+            },
+        )
+        every = client.partitions(et.table)
+
+        def within(bounds: PartitionBounds) -> set[HourPartition]:
+            got = client.partitions_within(et.table, bounds)
+            assert got == {values: every[values] for values in got}, "each with its published location"
+            return {HourPartition(day, int(hour)) for day, hour in got}
+
+        # One hour, and two days of one hour: fetched by their values (an absent one is skipped).
+        assert within(PartitionBounds("2026-10-05", "2026-10-05", 9, 9)) == {hours[1]}
+        assert within(PartitionBounds("2026-10-05", "2026-10-06", 9, 9)) == {hours[1], hours[4]}
+        assert within(PartitionBounds("2026-10-05", "2026-10-05", 3, 3)) == set()
+        # More: through the metastore's filter, which compares hours as ints.
+        assert within(PartitionBounds("2026-10-05", "2026-10-05", 3, 22)) == {hours[1], hours[2]}
+        assert within(PartitionBounds("2026-10-05", "2026-10-05", None, 9)) == {hours[0], hours[1]}
+        assert within(PartitionBounds(None, "2026-10-05", 10, None)) == {hours[2], hours[3]}
+        # (Other tests of the module publish later days of this table.)
+        assert within(PartitionBounds("2026-10-06", "2026-10-31")) == {hours[4]}
+        assert within(PartitionBounds()) >= set(hours)

@@ -17,6 +17,7 @@ from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import question_by_name
 from eventlake.analytics.synthetic import synthetic_events, write_curated_partition
 from eventlake.catalog.derive import get_event_type
+from eventlake.catalog.events import EVENT_TYPES
 from eventlake.lake import HourPartition
 from eventlake.settings import REPO_ROOT
 
@@ -311,6 +312,23 @@ def test_closing_the_engine_releases_what_its_locations_hold() -> None:
     assert closed == []
     engine.close()
     assert closed == [True]
+
+
+def test_engines_open_at_once_read_their_own_lakes(lake: FixtureLake) -> None:
+    """Engines share the process's database, each with its own views: one's tables never show in another's."""
+    sql = "select count(*) as n from curated_events"
+    every = [{"n": sum(len(lake.rows[et.table]) for et in EVENT_TYPES)}]
+    full, empty = lake.engine(), DuckDBEngine(lambda table, dates: [])
+    try:
+        assert full.run(sql, {}).to_pylist() == every
+        assert empty.run(sql, {}).to_pylist() == [{"n": 0}]
+        assert full.run(sql, {}).to_pylist() == every
+    finally:
+        empty.close()
+    try:
+        assert full.run(sql, {}).to_pylist() == every, "closing one engine leaves the others' views"
+    finally:
+        full.close()
 
 
 def _accounts(et_name: str, events: list[tuple[str, datetime]]) -> pa.Table:
