@@ -61,11 +61,16 @@ def check_broker(settings: EventlakeSettings) -> tuple[bool, str]:
     )
 
 
+def listening(host: str, port: int, name: str) -> tuple[bool, str]:
+    """Healthy when something accepts connections on host:port (``name`` says what, in the detail)."""
+    if not port_open(host, port):
+        return False, f"{name}: not listening"
+    return True, f"{name}: listening"
+
+
 def check_metastore(settings: EventlakeSettings) -> tuple[bool, str]:
     host, port = host_port(settings.metastore_uri, 9083)
-    if not port_open(host, port):
-        return False, f"{settings.metastore_uri}: not listening"
-    return True, f"{settings.metastore_uri}: listening"
+    return listening(host, port, settings.metastore_uri)
 
 
 def _spark_master_state(settings: EventlakeSettings) -> dict[str, object]:
@@ -127,11 +132,6 @@ def check_producer(settings: EventlakeSettings) -> tuple[bool, str]:
     return response.status_code == 200, f"{url} -> HTTP {response.status_code}"
 
 
-def _listening(port: int) -> tuple[bool, str]:
-    listening = port_open("127.0.0.1", port)
-    return listening, f"127.0.0.1:{port} {'accepts connections' if listening else 'refused'}"
-
-
 CHECKS: dict[str, Check] = {
     "broker-storage": check_broker_storage,
     "broker": check_broker,
@@ -142,8 +142,10 @@ CHECKS: dict[str, Check] = {
     "airflow-scheduler": _airflow_component("scheduler"),
     "airflow-dag-processor": _airflow_component("dag_processor"),
     "airflow-triggerer": _airflow_component("triggerer"),
-    "airflow-log-server": lambda settings: _listening(settings.airflow_log_server_port),
-    "airflow-trigger-log-server": lambda settings: _listening(settings.airflow_trigger_log_server_port),
+    "airflow-log-server": lambda s: listening("127.0.0.1", s.airflow_log_server_port, "airflow log server"),
+    "airflow-trigger-log-server": lambda s: listening(
+        "127.0.0.1", s.airflow_trigger_log_server_port, "airflow trigger log server"
+    ),
     "producer": check_producer,
 }
 
