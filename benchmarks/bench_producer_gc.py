@@ -36,7 +36,11 @@ WORKLOADS = {
 
 
 class _AckAfterDelay:
-    """A broker stand-in: every publish is acknowledged after ACK_SECONDS."""
+    """A broker stand-in: every publish is acknowledged after ACK_SECONDS, and nothing is kept.
+
+    Not ``MemoryPublisher(delay_seconds=...)``: it keeps every message, which would grow the heap the
+    collector traverses, unlike a worker whose producer lets go of what the broker acknowledged.
+    """
 
     def publish(self, messages: Any, timeout: float) -> None:
         time.sleep(ACK_SECONDS)

@@ -228,14 +228,6 @@ def partition_locations(settings: EventlakeSettings, table: str) -> dict[HourPar
         return client.partition_locations(table)
 
 
-def partition_uris(
-    settings: EventlakeSettings, table: str, *, event_dates: Callable[[str], bool] | None = None
-) -> list[str]:
-    """Locations of the partitions of any lake table (all, or those ``event_dates`` accepts), from the metastore."""
-    with connect(settings) as client:
-        return sorted(client.partitions(table, event_dates=event_dates).values())
-
-
 def _accepts(name: str, event_dates: Callable[[str], bool]) -> bool:
     """Whether a partition name (``event_date=2026-11-24/event_hour=9``) has an accepted event_date."""
     day = partition_event_date(name)

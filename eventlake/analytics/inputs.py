@@ -1,9 +1,10 @@
 """Inputs of the questions that no other job registers in the metastore: the quarantine's partitions.
 
 The stream writes ``quarantine_date=<day>`` directories under ``settings.quarantine_uri`` and does not
-talk to the metastore; a metastore reader (Trino, Spark, DuckDB through :func:`partition_uris`)
-sees a day only once its partition is registered. Each analytics run registers the days that
-appeared since the last one (adding a partition is idempotent; existing ones are left alone).
+talk to the metastore; a metastore reader (Trino, Spark, DuckDB through
+:class:`~eventlake.analytics.engines.MetastoreLocations`) sees a day only once its partition is
+registered. Each analytics run registers the days that appeared since the last one (adding a
+partition is idempotent; existing ones are left alone).
 """
 
 from __future__ import annotations
