@@ -153,9 +153,12 @@ def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
     positions = {(r.topic, r.partition): r.start for r in todo}  # next offset to read, per partition
     consumer = _consumer_for(todo[0].bootstrap_servers)
     assignment = [TopicPartition(r.topic, r.partition, r.start) for r in todo]
+    # Every partition of the (reused) consumer is resumed before it is unassigned (below): a partition
+    # paused by an earlier task would stay paused through this assign(). Resuming right after assign()
+    # instead held back the first fetch of the new assignment to the broker thread's next wake-up: a
+    # consume() that waited 0.5-1 s for records already on the broker, in about one micro-batch in three
+    # at 1,000 events/s (benchmarks/bench_stream_ingest.py, freshness).
     consumer.assign(assignment)
-    # A partition paused by an earlier task of this (reused) consumer stays paused through a new assign().
-    consumer.resume(assignment)
     last_progress = time.monotonic()
     columns = _RecordColumns()
     try:
@@ -182,6 +185,7 @@ def read_ranges(ranges: Sequence[KafkaRange]) -> Iterator[Any]:
                 yield from columns.emit(tuples, ends)
         yield from columns.emit(tuples, ends)
     finally:
+        consumer.resume(assignment)
         consumer.unassign()
 
 

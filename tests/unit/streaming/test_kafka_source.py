@@ -174,3 +174,86 @@ def test_a_read_seeing_only_partition_events_fails_after_the_stall_time(monkeypa
     monkeypatch.setattr(kafka_source, "READ_STALL_SECONDS", 0.2)
     with pytest.raises(TimeoutError, match="no data"):
         list(kafka_source.read_ranges([KafkaRange("b:1", "t", 0, 10, 100)]))
+
+
+class _Record:
+    """A record of partition ``partition`` of topic ``t`` at ``offset``."""
+
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return b"{}"
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_700_000_000_000)
+
+
+class RecordingConsumer:
+    """Serves each assigned partition's records from its position, in one consume; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[str, int]]]] = []
+        self.positions: dict[int, int] = {}
+        self.paused: set[int] = set()
+
+    def _log(self, name: str, partitions: object) -> None:
+        self.calls.append((name, sorted((tp.topic, tp.partition) for tp in partitions)))  # type: ignore[attr-defined]
+
+    def assign(self, assignment: list) -> None:
+        self._log("assign", assignment)
+        self.positions = {tp.partition: tp.offset for tp in assignment}
+
+    def pause(self, partitions: list) -> None:
+        self._log("pause", partitions)
+        self.paused |= {tp.partition for tp in partitions}
+
+    def resume(self, partitions: list) -> None:
+        self._log("resume", partitions)
+        self.paused -= {tp.partition for tp in partitions}
+
+    def unassign(self) -> None:
+        self.calls.append(("unassign", []))
+        self.positions = {}
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Record]:
+        self.calls.append(("consume", []))
+        records = []
+        for partition, position in self.positions.items():
+            if partition not in self.paused:
+                records += [_Record(partition, offset) for offset in range(position, position + 10)]
+                self.positions[partition] = position + 10
+        return records
+
+
+def test_a_read_resumes_what_it_paused_before_unassigning_and_never_right_after_assigning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Resuming right after assign() delayed the first fetch of a reused librdkafka consumer by up to 1 s.
+    from eventlake.streaming import kafka_source
+
+    consumer = RecordingConsumer()
+    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers: consumer)
+    ranges = [KafkaRange("b:1", "t", 0, 0, 10), KafkaRange("b:1", "t", 1, 5, 25)]
+    batches = list(kafka_source.read_ranges(ranges))
+
+    assert sum(batch.num_rows for batch in batches) == 30
+    assert [name for name, _ in consumer.calls[:2]] == ["assign", "consume"]
+    assert consumer.calls[-2:] == [("resume", [("t", 0), ("t", 1)]), ("unassign", [])]
+    assert ("pause", [("t", 0)]) in consumer.calls  # read to its end first, then held until the task ends
+    assert not consumer.paused
