@@ -215,8 +215,8 @@ def freshness(
 
     The events are produced as the producer API publishes them (its librdkafka settings), so an ack is
     what the API answers 202 on. The warm-up traffic is not measured: the first micro-batches with data
-    took 3-4 s (the Python workers' first reads and routing: worker start-up, imports, the catalog's
-    compiled templates), a one-off of a (re)started stream, not its steady state.
+    took 3-4 s (fresh Python workers: their imports alone take ~1.2 s; the rest is not split), a one-off
+    of a (re)started stream, not its steady state.
     """
     acked: dict[tuple[str, int, int], float] = {}
     visible: dict[tuple[str, int, int], float] = {}
