@@ -75,21 +75,26 @@ class RequestInfo:
         return _NOT_USER_ID_CHARS.sub("_", f"anonymous@{self.client_host}" if self.client_host else "anonymous")
 
 
+#: The UUID variant (0b10) over two random bits, as the hex digit a random hex digit turns into.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def uuid7s(count: int) -> list[str]:
     """``count`` new UUIDv7s (RFC 9562: 48-bit Unix ms, version 7, variant, 74 random bits), formatted.
 
     One clock reading and one ``urandom`` call for the lot: a batch's ids share their millisecond, and
-    their random bits keep them unique (RFC 9562 does not require order within a millisecond).
+    their random bits keep them unique (RFC 9562 does not require order within a millisecond). Built
+    as text from one hex string (about a third cheaper than assembling bytes per id).
     """
-    millis = (time.time_ns() // 1_000_000).to_bytes(6, "big")
-    random_bytes = os.urandom(10 * count)
-    ids = []
-    for start in range(0, 10 * count, 10):
-        rand = random_bytes[start : start + 10]
-        # Byte 6: version 7 over 4 random bits; byte 8: variant 0b10 over 6 random bits.
-        text = (millis + bytes((0x70 | rand[0] & 0x0F, rand[1], 0x80 | rand[2] & 0x3F)) + rand[3:]).hex()
-        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
-    return ids
+    millis = time.time_ns() // 1_000_000
+    head = f"{millis >> 16:08x}-{millis & 0xFFFF:04x}-7"
+    rand = os.urandom(10 * count).hex()
+    variant = _VARIANT_DIGIT
+    # Per id 19 random hex digits: 3 after the version, 1 for the variant's two bits, 3, then 12.
+    return [
+        f"{head}{rand[at : at + 3]}-{variant[rand[at + 3]]}{rand[at + 4 : at + 7]}-{rand[at + 7 : at + 19]}"
+        for at in range(0, 20 * count, 20)
+    ]
 
 
 def uuid7() -> str:
@@ -203,45 +208,57 @@ class ProducerService:
 
     # --- envelope and publishing ------------------------------------------------------------------
     def build(
-        self, et: EventType, req: Any, info: RequestInfo, new_id: str | None = None
-    ) -> tuple[str, OutgoingMessage]:
-        """The published event (envelope + payload) of a validated request, as a Kafka message.
+        self, events: Sequence[tuple[EventType, Any]], info: RequestInfo
+    ) -> tuple[list[str], list[OutgoingMessage]]:
+        """The published events (envelope + payload) of validated requests: their ids and Kafka messages.
 
-        ``new_id`` is the event id to give it if the client sent none (a fresh UUIDv7 by default).
+        A request without an ``event_id`` gets a fresh UUIDv7. What a request's events share (the
+        request context, the arrival time) is prepared once: on the batch endpoint this loop runs for
+        every event.
         """
-        event_id = str(req.event_id) if req.event_id is not None else (new_id or uuid7())
+        new_ids = uuid7s(len(events))
         received_at = info.received_at
-        event_time = req.event_time.astimezone(UTC) if req.event_time is not None else received_at
-        if event_time - received_at > self.max_future_skew:
-            raise invalid_event(
-                [
-                    {
-                        "field": "event_time",
-                        "problem": f"more than {self.max_future_skew.total_seconds():g} s in the future",
-                    }
-                ]
-            )
-        event_type = et.event_type
-        document = {
-            "event_id": event_id,
-            "event_type": event_type,
-            "schema_version": et.version,
-            "event_time": event_time,
-            "received_at": received_at,
-            "user_id": req.user_id,
-            "context": {"user_agent": info.user_agent, "client_host": info.client_host},
-            "payload": req.payload.__pydantic_serializer__.to_python(req.payload, mode="json"),
-        }
-        value = orjson.dumps(document, option=orjson.OPT_UTC_Z)
-        return event_id, OutgoingMessage(self.topics[event_type], req.user_id.encode(), value)
+        latest_event_time = received_at + self.max_future_skew
+        # The same bytes for every event of the request (the Fragment is embedded as it is).
+        context = orjson.Fragment(orjson.dumps({"user_agent": info.user_agent, "client_host": info.client_host}))
+        topics = self.topics
+        dumps, utc_z = orjson.dumps, orjson.OPT_UTC_Z
+        event_ids: list[str] = []
+        messages: list[OutgoingMessage] = []
+        for (et, req), new_id in zip(events, new_ids, strict=True):
+            event_id = new_id if req.event_id is None else str(req.event_id)
+            event_time = received_at
+            if req.event_time is not None:
+                event_time = req.event_time.astimezone(UTC)
+                if event_time > latest_event_time:
+                    raise invalid_event(
+                        [
+                            {
+                                "field": "event_time",
+                                "problem": f"more than {self.max_future_skew.total_seconds():g} s in the future",
+                            }
+                        ]
+                    )
+            payload = req.payload
+            document = {
+                "event_id": event_id,
+                "event_type": et.event_type,
+                "schema_version": et.version,
+                "event_time": event_time,
+                "received_at": received_at,
+                "user_id": req.user_id,
+                "context": context,
+                "payload": payload.__pydantic_serializer__.to_python(payload, mode="json"),
+            }
+            event_ids.append(event_id)
+            messages.append(OutgoingMessage(topics[et.event_type], req.user_id.encode(), dumps(document, option=utc_z)))
+        return event_ids, messages
 
     def publish(self, events: Sequence[tuple[EventType, Any]], info: RequestInfo) -> list[str]:
         """Publish validated requests; return their ids once the broker acknowledged all of them."""
-        new_ids = uuid7s(len(events))
-        built = [self.build(et, req, info, new_id) for (et, req), new_id in zip(events, new_ids, strict=True)]
-        event_ids = [event_id for event_id, _ in built]
+        event_ids, messages = self.build(events, info)
         try:
-            self.publisher.publish([message for _, message in built], timeout=self.ack_timeout)
+            self.publisher.publish(messages, timeout=self.ack_timeout)
         except PublishUnavailableError as exc:
             raise ApiError(
                 503,

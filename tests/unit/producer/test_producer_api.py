@@ -316,6 +316,37 @@ def test_batch_is_all_or_nothing_and_names_the_bad_item(client: FlaskClient, pub
     assert publisher.messages == []
 
 
+def test_batch_with_one_event_too_far_in_the_future_publishes_nothing(
+    client: FlaskClient, publisher: MemoryPublisher
+) -> None:
+    good = {"event_type": "game.paid", "user_id": "u", "payload": {"amount": "1.00"}}
+    future = {**good, "event_time": (datetime.now(UTC) + timedelta(days=2)).isoformat()}
+
+    response = client.post("/v1/batch", json={"events": [good, future, good]})
+
+    assert response.status_code == 422
+    assert response.json["details"][0]["field"] == "event_time"
+    assert publisher.messages == []
+
+
+def test_batch_events_share_the_request_and_keep_what_the_client_chose(
+    client: FlaskClient, publisher: MemoryPublisher
+) -> None:
+    chosen_id, chosen_time = "0190f3a0-0000-7000-8000-000000000001", "2026-11-24T10:00:00+02:00"
+    plain = {"event_type": "game.paid", "user_id": "u", "payload": {"amount": "1.00"}}
+    chosen = {**plain, "event_id": chosen_id, "event_time": chosen_time}
+
+    response = client.post("/v1/batch", json={"events": [plain, chosen, plain]}, headers={"User-Agent": "ab/2.3"})
+
+    assert response.status_code == 202
+    raw = [orjson.loads(message.value) for message in publisher.messages]
+    assert response.json["event_ids"][1] == chosen_id == raw[1]["event_id"]
+    assert len(set(response.json["event_ids"])) == 3
+    assert raw[1]["event_time"] == "2026-11-24T08:00:00Z"
+    assert raw[0]["event_time"] == raw[0]["received_at"] == raw[1]["received_at"] == raw[2]["received_at"]
+    assert all(event["context"] == {"user_agent": "ab/2.3", "client_host": "127.0.0.1"} for event in raw)
+
+
 @pytest.mark.parametrize("body", [{"events": []}, {"events": "x"}, {"items": []}, []], ids=str)
 def test_batch_shape_errors(client: FlaskClient, publisher: MemoryPublisher, body: Any) -> None:
     assert client.post("/v1/batch", json=body).status_code == 422
@@ -381,3 +412,20 @@ def test_generated_ids_are_uuid7_in_time_order() -> None:
     assert all(first < i for i in later)
     assert len(set(later)) == len(later)
     assert abs(uuid6.UUID(first).time - time.time_ns() // 1_000_000) < 5_000
+
+
+def test_a_batch_of_uuid7s_is_canonical_distinct_and_uses_every_random_bit() -> None:
+    import uuid6
+
+    from producer_app.service import uuid7s
+
+    ids = uuid7s(2000)
+
+    assert all(str(uuid.UUID(i)) == i for i in ids)  # lower-case, 8-4-4-4-12
+    assert all(uuid6.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert len({uuid6.UUID(i).time for i in ids}) == 1  # one clock reading for the lot
+    # The 74 random bits vary: every variant digit and every hex digit at each random position occurs.
+    assert {i[19] for i in ids} == set("89ab")
+    for position in (15, 16, 17, 20, 21, 22, *range(24, 36)):
+        assert {i[position] for i in ids} == set("0123456789abcdef"), position
