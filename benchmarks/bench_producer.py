@@ -298,8 +298,12 @@ def main() -> int:
                 f"round {index + 1}: "
                 + ", ".join(f"{k} {v[-1]['requests_per_s']:.0f} req/s" for k, v in rounds.items())
             )
-    finally:
+    except BaseException:
         services.stop()
+        print(f"the services' logs are kept in {workdir}", file=sys.stderr)
+        raise
+    services.stop()
+    shutil.rmtree(workdir, ignore_errors=True)  # the broker's storage: a few hundred MB per run
 
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in rounds[name])
@@ -310,7 +314,9 @@ def main() -> int:
         "broker": f"tansu 0.6.0, {args.storage} storage, 3 partitions, same broker for both",
         "load_tool": f"ab, {CLIENTS} clients, keep-alive, same machine",
         "producer": f"{server}, workers={services.servers[server].producer_worker_count} "
-        f"threads={services.servers[server].producer_thread_count}, confluent-kafka idempotent acks=all, 202 after ack",
+        f"threads={services.servers[server].producer_thread_count}, confluent-kafka idempotent acks=all, "
+        f"202 after ack, batch requests on a second producer lingering "
+        f"{services.servers[server].producer_bulk_linger_ms:g} ms",
         "baseline": "Flask development server (threaded), kafka-python send() fire-and-forget, 200 without ack",
         "rounds": args.rounds,
         "single": {

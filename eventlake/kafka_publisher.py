@@ -58,7 +58,12 @@ class Publisher(Protocol):
 
 
 def producer_config(
-    bootstrap_servers: str, *, delivery_timeout_ms: int, client_id: str, idempotence: bool = True
+    bootstrap_servers: str,
+    *,
+    delivery_timeout_ms: int,
+    client_id: str,
+    idempotence: bool = True,
+    linger_ms: float = 2,
 ) -> dict[str, Any]:
     """librdkafka configuration of a publisher that never reports a message it did not see acked.
 
@@ -74,7 +79,8 @@ def producer_config(
         # A message not acked by then fails (and its request already answered 503): bounded buffering
         # while the broker is down instead of a queue of stale events delivered minutes later.
         "message.timeout.ms": delivery_timeout_ms,
-        "linger.ms": 2,
+        # How long a broker batch waits for more messages: a few ms keeps a single event's answer fast.
+        "linger.ms": linger_ms,
         # One request in flight per broker: ordered on the wire, and Tansu on s3 storage answered
         # concurrent requests of one producer id with OUT_OF_ORDER_SEQUENCE (fatal) under load.
         "max.in.flight.requests.per.connection": 1,
@@ -134,6 +140,7 @@ class KafkaPublisher:
         delivery_timeout_seconds: float = 3.0,
         client_id: str = "eventlake-producer",
         idempotence: bool = True,
+        linger_ms: float = 2,
         extra_config: dict[str, Any] | None = None,
     ) -> None:
         self._config = producer_config(
@@ -141,6 +148,7 @@ class KafkaPublisher:
             delivery_timeout_ms=max(1000, int(delivery_timeout_seconds * 1000)),
             client_id=client_id,
             idempotence=idempotence,
+            linger_ms=linger_ms,
         )
         self._config.update(extra_config or {})
         self._config["error_cb"] = self._on_error
@@ -153,12 +161,15 @@ class KafkaPublisher:
         self._poller.start()
 
     @classmethod
-    def from_settings(cls, settings: EventlakeSettings, *, client_id: str = "eventlake-producer") -> KafkaPublisher:
+    def from_settings(
+        cls, settings: EventlakeSettings, *, client_id: str = "eventlake-producer", linger_ms: float = 2
+    ) -> KafkaPublisher:
         return cls(
             settings.kafka_bootstrap_servers,
             delivery_timeout_seconds=settings.producer_ack_timeout_seconds + 1.0,
             client_id=client_id,
             idempotence=settings.producer_idempotence,
+            linger_ms=linger_ms,
         )
 
     def _new_producer(self) -> Any:
@@ -261,6 +272,46 @@ class KafkaPublisher:
         if remaining:
             log.error("%d messages were not delivered before shutdown", remaining)
         return remaining
+
+
+class BulkRoutingPublisher:
+    """Two publishers: calls of many messages (batch requests) go to one that waits longer to fill batches.
+
+    A broker's cost is per record batch (Tansu on object storage writes three objects for each), so
+    the bulk publisher lingers longer and sends fewer, larger batches, while single events keep a
+    publisher that sends after a few milliseconds. Each publisher keeps its messages in order per
+    key; a client that waits for one answer before its next request keeps its order across both.
+    """
+
+    def __init__(self, single: Publisher, bulk: Publisher, *, bulk_from_messages: int) -> None:
+        self.single = single
+        self.bulk = bulk
+        self.bulk_from_messages = bulk_from_messages
+
+    @classmethod
+    def from_settings(cls, settings: EventlakeSettings) -> Publisher:
+        """The producer API's publisher: a bulk one beside the single-event one, unless turned off."""
+        single = KafkaPublisher.from_settings(settings)
+        if not settings.producer_bulk_linger_ms:
+            return single
+        bulk = KafkaPublisher.from_settings(
+            settings, client_id="eventlake-producer-bulk", linger_ms=settings.producer_bulk_linger_ms
+        )
+        return cls(single, bulk, bulk_from_messages=settings.producer_bulk_from_events)
+
+    def publish(self, messages: Sequence[OutgoingMessage], timeout: float) -> None:
+        lane = self.bulk if len(messages) >= self.bulk_from_messages else self.single
+        lane.publish(messages, timeout)
+
+    def ready(self, topics: Sequence[str], timeout: float) -> tuple[bool, str]:
+        ok, reason = self.single.ready(topics, timeout)
+        if not ok:
+            return ok, reason
+        ok, reason = self.bulk.ready(topics, timeout)
+        return ok, reason if ok else f"bulk publisher: {reason}"
+
+    def close(self, timeout: float = 10.0) -> int:
+        return self.single.close(timeout) + self.bulk.close(timeout)
 
 
 class MemoryPublisher:

@@ -14,7 +14,7 @@ import multiprocessing.util
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from eventlake.kafka_publisher import KafkaPublisher, Publisher
+from eventlake.kafka_publisher import BulkRoutingPublisher, Publisher
 from eventlake.settings import EventlakeSettings, load_settings
 from producer_app.blueprints.compat import compat_blueprint
 from producer_app.blueprints.events import events_blueprint
@@ -35,7 +35,7 @@ def create_app(settings: EventlakeSettings | None = None, publisher: Publisher |
     """Build the app; without a publisher, a Kafka one from the settings (closed and flushed at exit)."""
     settings = settings or load_settings()
     if publisher is None:
-        publisher = KafkaPublisher.from_settings(settings)
+        publisher = BulkRoutingPublisher.from_settings(settings)
         # At exit, flush what is buffered. A multiprocessing finalizer, not atexit: granian's workers are
         # multiprocessing children, which run these (and skip atexit); elsewhere they run at exit as well.
         multiprocessing.util.Finalize(publisher, publisher.close, args=(10.0,), exitpriority=10)

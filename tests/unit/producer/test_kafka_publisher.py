@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from eventlake.kafka_publisher import KafkaPublisher, OutgoingMessage, PublishUnavailableError
+from eventlake.kafka_publisher import (
+    BulkRoutingPublisher,
+    KafkaPublisher,
+    MemoryPublisher,
+    OutgoingMessage,
+    PublishUnavailableError,
+)
 
 MESSAGE = OutgoingMessage("eventlake.game", b"u1", b"{}")
 
@@ -134,3 +140,50 @@ def test_local_queue_full_is_unavailable(publisher: Any, monkeypatch: pytest.Mon
     monkeypatch.setattr(FakeProducer.instances[0], "produce", full)
     with pytest.raises(PublishUnavailableError, match="queue is full"):
         publisher.publish([MESSAGE], timeout=1.0)
+
+
+# --- the batch requests' producer beside the single events' one ---------------------------------------
+def test_calls_of_many_messages_go_to_the_bulk_publisher_and_the_rest_to_the_single_one() -> None:
+    single, bulk = MemoryPublisher(), MemoryPublisher()
+    routing = BulkRoutingPublisher(single, bulk, bulk_from_messages=3)
+
+    routing.publish([MESSAGE], timeout=1.0)
+    routing.publish([MESSAGE] * 2, timeout=1.0)
+    routing.publish([MESSAGE] * 3, timeout=1.0)
+
+    assert len(single.messages) == 3
+    assert len(bulk.messages) == 3
+
+
+def test_the_routing_publisher_is_ready_only_when_both_are_and_says_which_is_not() -> None:
+    single, bulk = MemoryPublisher(), MemoryPublisher()
+    routing = BulkRoutingPublisher(single, bulk, bulk_from_messages=3)
+    assert routing.ready(["t"], timeout=1.0) == (True, "ok")
+
+    bulk.unavailable = "broker unreachable"
+    assert routing.ready(["t"], timeout=1.0) == (False, "bulk publisher: broker unreachable")
+    with pytest.raises(PublishUnavailableError):
+        routing.publish([MESSAGE] * 3, timeout=1.0)
+    routing.publish([MESSAGE], timeout=1.0)  # single events still go through
+
+
+def test_the_producer_api_gets_a_lingering_bulk_producer_unless_it_is_turned_off(publisher: Any) -> None:
+    from eventlake.settings import load_settings
+
+    routing = BulkRoutingPublisher.from_settings(load_settings(producer_bulk_linger_ms=20, producer_bulk_from_events=7))
+    try:
+        assert isinstance(routing, BulkRoutingPublisher)
+        assert routing.bulk_from_messages == 7
+        single, bulk = FakeProducer.instances[-2:]
+        assert (single.config["linger.ms"], bulk.config["linger.ms"]) == (2, 20)
+        assert bulk.config["client.id"] == "eventlake-producer-bulk"
+        assert bulk.config["enable.idempotence"] is True
+        assert bulk.config["acks"] == "all"
+    finally:
+        routing.close(1.0)
+
+    alone = BulkRoutingPublisher.from_settings(load_settings(producer_bulk_linger_ms=0))
+    try:
+        assert isinstance(alone, KafkaPublisher)
+    finally:
+        alone.close(1.0)
