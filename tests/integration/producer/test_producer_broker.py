@@ -22,10 +22,15 @@ CLIENTS = 8
 
 
 class LoadLoop:
-    """Client threads posting events with their own ids; records every answer and how long it took."""
+    """Client threads posting events with their own ids; records every answer and how long it took.
 
-    def __init__(self, url: str) -> None:
+    With ``batch_size`` > 1 each request is a ``/v1/batch`` of that many events (the batch requests'
+    producer from 20 on), and every event of it is recorded with the request's answer.
+    """
+
+    def __init__(self, url: str, batch_size: int = 1) -> None:
         self.url = url
+        self.batch_size = batch_size
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.answers: list[tuple[float, float, int, str]] = []  # (sent at, seconds, status, event_id)
@@ -33,15 +38,23 @@ class LoadLoop:
     def client(self, index: int) -> None:
         with httpx.Client(timeout=10) as http:
             while not self.stop.is_set():
-                event_id = str(uuid.uuid4())
-                body = {"user_id": f"user-{index}", "event_id": event_id, "payload": {"amount": "1.25"}}
+                event_ids = [str(uuid.uuid4()) for _ in range(self.batch_size)]
+                bodies = [
+                    {"user_id": f"user-{index}", "event_id": event_id, "payload": {"amount": "1.25"}}
+                    for event_id in event_ids
+                ]
                 started = time.monotonic()
                 try:
-                    status = http.post(f"{self.url}/v1/events/game.paid", json=body).status_code
+                    if self.batch_size == 1:
+                        status = http.post(f"{self.url}/v1/events/game.paid", json=bodies[0]).status_code
+                    else:
+                        batch = [{"event_type": "game.paid", **body} for body in bodies]
+                        status = http.post(f"{self.url}/v1/batch", json={"events": batch}).status_code
                 except httpx.TransportError:
                     status = 0
                 with self.lock:
-                    self.answers.append((started, time.monotonic() - started, status, event_id))
+                    took = time.monotonic() - started
+                    self.answers.extend((started, took, status, event_id) for event_id in event_ids)
 
     def accepted(self) -> set[str]:
         return {event_id for _, _, status, event_id in self.answers if status == 202}
@@ -135,6 +148,20 @@ def test_broker_killed_mid_load_on_durable_storage_every_accepted_event_is_store
 
     _assert_outage_answers(load, *marks)
     assert not _missing(broker, load, load.accepted(), marks)
+
+
+@pytest.mark.parametrize("broker", ["s3"], indirect=True)
+def test_broker_killed_mid_batch_load_on_durable_storage_every_accepted_event_is_stored(
+    broker: Any, producer_server: Any
+) -> None:
+    """The same through the batch endpoint, whose requests go to the second, lingering producer."""
+    load = LoadLoop(producer_server.url, batch_size=25)
+    marks = _run_with_outage(load, broker.kill, broker.start)
+
+    _assert_outage_answers(load, *marks)
+    accepted = load.accepted()
+    assert len([1 for started, _, status, _ in load.answers if status == 202 and started < marks[0]]) > 200
+    assert not _missing(broker, load, accepted, marks)
 
 
 def test_503_within_2_s_while_the_broker_is_down_then_202_again(broker: Any, producer_server: Any) -> None:
