@@ -97,11 +97,6 @@ def uuid7s(count: int) -> list[str]:
     ]
 
 
-def uuid7() -> str:
-    """A new UUIDv7 (see :func:`uuid7s`)."""
-    return uuid7s(1)[0]
-
-
 def parse_json(body: bytes) -> Any:
     """The body as JSON (strict: no NaN/Infinity, valid UTF-8 without lone surrogates, depth <= 1024)."""
     if not body.strip():

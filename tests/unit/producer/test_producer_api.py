@@ -402,11 +402,11 @@ def test_generated_ids_are_uuid7_in_time_order() -> None:
 
     import uuid6
 
-    from producer_app.service import uuid7
+    from producer_app.service import uuid7s
 
-    first = uuid7()
+    [first] = uuid7s(1)
     time.sleep(0.002)
-    later = [uuid7() for _ in range(1000)]
+    later = [uuid7s(1)[0] for _ in range(1000)]
 
     assert all(uuid6.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in [first, *later])
     assert all(first < i for i in later)
