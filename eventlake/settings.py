@@ -99,6 +99,11 @@ class EventlakeSettings(BaseSettings):
     compaction_min_input_files: int = Field(
         1, description="Rewrite a partition only if it has at least this many new landed files."
     )
+    compaction_engine: Literal["auto", "duckdb", "spark"] = Field(
+        "auto",
+        description="What merges a partition's rows in the Spark job: DuckDB in one task per hour (duckdb; "
+        "local lakes), the Spark transform (spark), or duckdb on a local lake and spark on object storage (auto).",
+    )
     compaction_lateness_grace_minutes: int = Field(
         10, description="An hour is compacted once it ended at least this long ago."
     )

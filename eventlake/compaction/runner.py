@@ -27,7 +27,14 @@ from eventlake.compaction.plan import (
     plan_compaction,
 )
 from eventlake.compaction.storage import Lake
-from eventlake.compaction.transform import PARTITION_NAMES, compact, curated_ddl, file_layout, landing_ddl
+from eventlake.compaction.transform import (
+    PARTITION_NAMES,
+    FileLayout,
+    compact,
+    curated_ddl,
+    file_layout,
+    landing_ddl,
+)
 from eventlake.compaction.validate import validate_version
 from eventlake.lake import CURATED_MANIFEST, HourPartition
 
@@ -269,20 +276,75 @@ class StagedTable:
 def write_table(
     spark: SparkSession, settings: EventlakeSettings, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...]
 ) -> StagedTable:
-    """Rewrite the planned partitions of one table in one Spark job (one read, one shuffle) into staging."""
+    """Rewrite the planned partitions of one table in one Spark job into staging (see :func:`compaction_engine`)."""
+    files = {
+        task.hour: output_files(
+            task, settings.compaction_target_file_bytes, curated_per_landing_byte=CURATED_BYTES_PER_LANDING_BYTE
+        )
+        for task in tasks
+    }
+    if compaction_engine(settings, lake) == "duckdb":
+        return _write_table_by_hour(spark, lake, et, tasks, files)
+    return _write_table_spark(spark, lake, et, tasks, file_layout(files))
+
+
+def compaction_engine(settings: EventlakeSettings, lake: Lake) -> str:
+    """Where a partition's rows are merged: ``duckdb`` (one Spark task per hour, each running DuckDB over
+    its files; local lakes only) or ``spark`` (the Spark transform, one shuffle per table)."""
+    local = lake.uri("").startswith("file:")
+    engine = settings.compaction_engine
+    if engine == "auto":
+        return "duckdb" if local else "spark"
+    if engine == "duckdb" and not local:
+        raise ValueError(
+            "EVENTLAKE_COMPACTION_ENGINE=duckdb needs a lake on local files; on object storage use spark (or auto)"
+        )
+    return engine
+
+
+def _write_table_by_hour(
+    spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...], files: dict[HourPartition, int]
+) -> StagedTable:
+    """One Spark task per hour, largest first; each merges its hour in DuckDB and writes it into staging."""
+    from functools import partial
+
+    from eventlake.compaction.duckdb_hours import RESULT_DDL, HourJob, run_jobs
+
+    clock = _PhaseClock(et.table)
+    staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
+    ordered = sorted(
+        tasks, key=lambda task: task.new_bytes + (task.previous.bytes if task.previous else 0), reverse=True
+    )
+    jobs = [
+        HourJob(
+            event_type=et.event_type,
+            landing_files=tuple(lake.landed_path(f) for f in task.new_files),
+            published_files=tuple(
+                info.path for info in (lake.data_files(lake.path(task.previous.location)) if task.previous else ())
+            ),
+            output_dir=f"{staging}/{task.hour.path}",
+            files=files[task.hour],
+        ).to_json()
+        for task in ordered
+    ]
+    spark.sparkContext.setJobDescription(f"compact {et.table}: {len(jobs)} hours")
+    rows = spark.range(0, len(jobs), 1, len(jobs)).mapInArrow(partial(run_jobs, jobs=jobs), RESULT_DDL).collect()
+    counts = {
+        ordered[row["job"]].hour: HourCounts(row["new_rows"], row["published_rows"], row["kept_rows"]) for row in rows
+    }
+    if len(counts) != len(tasks):
+        raise RuntimeError(f"{et.table}: {len(counts)} of {len(tasks)} hours came back from the Spark job")
+    clock.lap(f"write of {sum(c.new for c in counts.values())} new rows in {len(tasks)} partitions (duckdb)")
+    return StagedTable(et, tasks, staging, counts)
+
+
+def _write_table_spark(
+    spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...], layout: FileLayout
+) -> StagedTable:
+    """The table's partitions in one Spark job (one read, one shuffle)."""
     from pyspark.sql import Observation
 
     clock = _PhaseClock(et.table)
-    layout = file_layout(
-        {
-            task.hour: output_files(
-                task,
-                settings.compaction_target_file_bytes,
-                curated_per_landing_byte=CURATED_BYTES_PER_LANDING_BYTE,
-            )
-            for task in tasks
-        }
-    )
     landing = _read_landing(spark, lake, et, tasks)
     published = _read_published(spark, lake, et, tasks)
     # Observation names are unique per session: tables run concurrently, and runs may share a session.
