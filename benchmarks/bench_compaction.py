@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import shutil
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -487,6 +488,8 @@ def main() -> int:
         day = simulate_day(args.events, trigger, topic_prefix=settings.kafka_topic_prefix)
         print(f"simulated {args.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
 
+        # The compaction's tasks run Python (DuckDB) in workers of this interpreter, as the DAG submits them.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
         spark = build_spark(
             settings,
             "eventlake-bench-compaction",

@@ -161,23 +161,38 @@ def write_files(table: pa.Table, directory: str, files: int) -> int:
     return count
 
 
-def run_jobs(batches: Iterator[pa.RecordBatch], jobs: Sequence[str]) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body over ``spark.range(len(jobs))``: each id is the index of a job (its JSON)."""
+#: Arrow schema of :data:`RESULT_DDL`.
+RESULT_SCHEMA = pa.schema(
+    [
+        ("job", pa.int32()),
+        ("new_rows", pa.int64()),
+        ("published_rows", pa.int64()),
+        ("kept_rows", pa.int64()),
+        ("files", pa.int32()),
+    ]
+)
+
+
+def pack(costs: Sequence[float], slots: int) -> list[list[int]]:
+    """Indexes of ``costs`` in at most ``slots`` groups of about equal total cost (largest first, to the lightest)."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(slots, len(costs))))]
+    loads = [0.0] * len(groups)
+    for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(index)
+        loads[lightest] += costs[index]
+    return groups
+
+
+def run_jobs(
+    batches: Iterator[pa.RecordBatch], groups: Sequence[Sequence[tuple[int, str]]]
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body over ``spark.range(len(groups))``: each id is a group of (index, job JSON) to run."""
     for batch in batches:
-        rows: dict[str, list[int]] = {"job": [], "new_rows": [], "published_rows": [], "kept_rows": [], "files": []}
-        for index in batch.column(0).to_pylist():
-            result = compact_hour(HourJob.from_json(jobs[index]))
-            for key, value in (("job", index), *asdict(result).items()):
-                rows[key].append(value)
-        yield pa.RecordBatch.from_pydict(
-            rows,
-            schema=pa.schema(
-                [
-                    ("job", pa.int32()),
-                    ("new_rows", pa.int64()),
-                    ("published_rows", pa.int64()),
-                    ("kept_rows", pa.int64()),
-                    ("files", pa.int32()),
-                ]
-            ),
-        )
+        rows: dict[str, list[int]] = {name: [] for name in RESULT_SCHEMA.names}
+        for group in batch.column(0).to_pylist():
+            for index, job in groups[group]:
+                result = compact_hour(HourJob.from_json(job))
+                for key, value in (("job", index), *asdict(result).items()):
+                    rows[key].append(value)
+        yield pa.RecordBatch.from_pydict(rows, schema=RESULT_SCHEMA)

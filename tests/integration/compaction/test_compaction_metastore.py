@@ -17,8 +17,10 @@ from eventlake.lake import HourPartition
 pytestmark = pytest.mark.integration
 
 
-def test_landed_hours_are_compacted_exactly_once_and_listed_in_the_metastore(spark, lake_settings):
-    settings = lake_settings
+# duckdb: one Spark task per hour merging it in DuckDB (local lakes); spark: the Spark transform (object storage).
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_landed_hours_are_compacted_exactly_once_and_listed_in_the_metastore(spark, lake_settings, engine):
+    settings = lake_settings.model_copy(update={"compaction_engine": engine})
     lake = Lake.from_settings(settings)
     writer, truth = land_hours(settings)
 

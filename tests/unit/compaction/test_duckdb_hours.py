@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from eventlake.catalog import curated_columns, get_event_type
-from eventlake.compaction.duckdb_hours import HourJob, compact_hour, connection
+from eventlake.compaction.duckdb_hours import HourJob, compact_hour, connection, pack
 from eventlake.compaction.fixtures import LANDING_SCHEMA, LandingWriter
 from eventlake.compaction.runner import compaction_engine
 from eventlake.compaction.storage import Lake
@@ -145,3 +145,12 @@ def test_the_engine_follows_the_lake(tmp_path):
     assert compaction_engine(s3, s3_lake) == "spark"
     with pytest.raises(ValueError, match="needs a lake on local files"):
         compaction_engine(s3.model_copy(update={"compaction_engine": "duckdb"}), s3_lake)
+
+
+def test_hours_are_packed_into_one_group_per_core_of_about_equal_cost():
+    costs = [90, 10, 40, 40, 30, 30, 60]
+    groups = pack(costs, 2)
+    assert sorted(i for group in groups for i in group) == list(range(len(costs)))
+    assert sorted(sum(costs[i] for i in group) for group in groups) == [140, 160]  # greedy: within 4/3 of the best
+    assert pack([5.0], 4) == [[0]]
+    assert len(pack(costs, 1)) == 1
