@@ -100,6 +100,16 @@ def _slice(text: pa.Array, start: int, stop: int | None = None) -> pa.Array:
 
 def _utc(columns: _Columns, n: int) -> pa.Array:
     """A captured time (date-time, optional fraction, offset) -> the UTC instant."""
+    try:
+        # Arrow's cast reads the template's spelling whole (1-6 fraction digits, Z or an offset) and
+        # rejects a day that does not exist; one such row fails the column, which then takes the checks below.
+        return pc.cast(columns.take(n), _TS)
+    except pa.ArrowInvalid:
+        return _utc_by_parts(columns, n)
+
+
+def _utc_by_parts(columns: _Columns, n: int) -> pa.Array:
+    """:func:`_utc` row by row in Arrow: a day that does not exist invalidates its row, not the column."""
     text = columns.take(n)
     local = pc.strptime(_slice(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
     columns.require(pc.is_valid(local))

@@ -148,3 +148,16 @@ def test_route_values_keeps_the_order_of_its_input(rows: int) -> None:
     assert routed["event_id"].to_pylist() == [
         None if value in MALFORMED_SAMPLES else orjson.loads(value)["event_id"] for value in messages
     ]
+
+
+def test_a_day_that_does_not_exist_leaves_the_other_times_of_its_batch_on_the_fast_path() -> None:
+    et = EVENT_TYPES[0]
+    rng = random.Random(11)
+    valid = ["2026-11-24T01:15:00.5-05:30", "2026-11-24T10:00:00Z", "2026-11-24T23:59:59.123+23:59"]
+    values = [orjson.dumps(dict(published_event(et, rng), event_time=t)) for t in [*valid, "2026-02-30T01:15:00Z"]]
+    expected = {i: datetime.fromisoformat(t) for i, t in enumerate(valid)}
+    # Every time valid: the column is cast at once; with a day that does not exist, row by row.
+    for batch in (values[:3], values):
+        accepted, table = FastPath().accept(pa.array(batch, pa.binary()))
+        assert dict(zip(accepted.to_pylist(), table["event_time"].to_pylist(), strict=True)) == expected
+    assert_same_as_python(values)
