@@ -101,7 +101,7 @@ class EventlakeSettings(BaseSettings):
     )
     compaction_engine: Literal["auto", "duckdb", "spark"] = Field(
         "auto",
-        description="What merges a partition's rows in the Spark job: DuckDB in one task per hour (duckdb; "
+        description="What merges a partition's rows in the Spark job: DuckDB in one task per core (duckdb; "
         "local lakes), the Spark transform (spark), or duckdb on a local lake and spark on object storage (auto).",
     )
     compaction_lateness_grace_minutes: int = Field(

@@ -25,6 +25,7 @@ from eventlake.analytics.pruning import partition_bounds
 from eventlake.analytics.sqltext import referenced_tables, references_column, to_duckdb, to_qmark
 from eventlake.analytics.views import CURATED_AT, FILE_MODIFIED_TIME, DerivedView, derived_views
 from eventlake.catalog.derive import LakeTable, lake_tables
+from eventlake.duckdb_sql import duckdb_type, quote_identifier, sql_string
 from eventlake.lake import PartitionBounds, is_hidden
 
 if TYPE_CHECKING:
@@ -51,15 +52,6 @@ class QueryEngine(Protocol):
     def close(self) -> None: ...
 
 
-def _duckdb_type(hive_type: str) -> str:
-    hive_type = hive_type.lower()
-    if hive_type.startswith("decimal"):
-        return hive_type.upper()
-    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "timestamp": "TIMESTAMP", "binary": "BLOB"}[
-        hive_type
-    ]
-
-
 def _local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
@@ -71,10 +63,6 @@ def _visible_parquet_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if p.suffix == ".parquet" and not is_hidden(p.name) and p.is_file())
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class MetastoreLocations:
@@ -192,24 +180,29 @@ class DuckDBEngine:
 
     def _table_view(self, table: LakeTable, with_mtime: bool, bounds: PartitionBounds) -> str:
         """A view with the table's columns and types (as the metastore declares them) over its files."""
-        name = _quote(table.name)
+        name = quote_identifier(table.name)
         columns = [*table.columns, *table.partitions]
         files = self._files(table.name, _pruned(table, bounds))
-        casts = [f"cast({_quote(column)} as {_duckdb_type(kind)}) as {_quote(column)}" for column, kind, _ in columns]
-        mtime = f"cast(null as timestamptz) as {_quote(FILE_MODIFIED_TIME)}"
+        casts = [
+            f"cast({quote_identifier(column)} as {duckdb_type(kind)}) as {quote_identifier(column)}"
+            for column, kind, _ in columns
+        ]
+        mtime = f"cast(null as timestamptz) as {quote_identifier(FILE_MODIFIED_TIME)}"
         if not files:
-            select = ", ".join([*(f"cast(null as {_duckdb_type(k)}) as {_quote(c)}" for c, k, _ in columns), mtime])
+            select = ", ".join(
+                [*(f"cast(null as {duckdb_type(k)}) as {quote_identifier(c)}" for c, k, _ in columns), mtime]
+            )
             return f"create or replace temporary view {name} as select {select} limit 0"
-        file_list = "[" + ", ".join(_sql_string(str(f)) for f in files) + "]"
-        hive_types = ", ".join(f"{_sql_string(column)}: {_duckdb_type(kind)}" for column, kind, _ in table.partitions)
+        file_list = "[" + ", ".join(sql_string(str(f)) for f in files) + "]"
+        hive_types = ", ".join(f"{sql_string(column)}: {duckdb_type(kind)}" for column, kind, _ in table.partitions)
         source = f"read_parquet({file_list}, hive_partitioning = true, filename = true, hive_types = {{{hive_types}}})"
         if not with_mtime:
             return f"create or replace temporary view {name} as select {', '.join([*casts, mtime])} from {source}"
         # Trino's Hive connector exposes each file's modification time; here it comes from the file system.
-        mtimes = ", ".join(f"({_sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
+        mtimes = ", ".join(f"({sql_string(str(f))}, to_timestamp({os.stat(f).st_mtime!r}))" for f in files)
         return (
             f"create or replace temporary view {name} as select {', '.join(casts)}, m.modified as "
-            f"{_quote(FILE_MODIFIED_TIME)} from {source} as t "
+            f"{quote_identifier(FILE_MODIFIED_TIME)} from {source} as t "
             f"join (values {mtimes}) as m(file, modified) on t.filename = m.file"
         )
 
@@ -268,10 +261,6 @@ def _trino_like(table: pa.Table) -> pa.Table:
         return table
     schema = pa.schema([f.with_type(pa.int64()) if f.type == huge else f for f in table.schema])
     return table.cast(schema)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class TrinoEngine:

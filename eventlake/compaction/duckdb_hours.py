@@ -1,12 +1,12 @@
 """Compaction of one curated partition (table, hour) in DuckDB, run inside the Spark job's tasks.
 
-The Spark job (:func:`eventlake.compaction.runner.write_table`) hands each task one hour of one table:
-its planned landing files, the files of the version now published (late events are merged into it),
-and where to write. The task reads them with DuckDB, parses the payload JSON with the catalog's types,
-keeps one row per ``event_id`` (the copy first delivered on the broker, as
-:func:`eventlake.compaction.transform.dedupe_events`), sorts by ``SORT_KEY`` and writes the hour's
-files. Spark schedules the tasks and collects their counts; the planning, validation and publishing
-around them are the same as with the Spark transform.
+The Spark job (:func:`eventlake.compaction.runner.write_table`) hands each task a share of a table's
+hours (one task per core, :func:`pack`); for each hour, its planned landing files, the files of the
+version now published (late events are merged into it), and where to write. The task reads them
+with DuckDB, parses the payload JSON with the catalog's types, keeps one row per ``event_id`` (the
+copy first delivered on the broker, as :func:`eventlake.compaction.transform.dedupe_events`), sorts
+by ``SORT_KEY`` and writes the hour's files. Spark schedules the tasks and collects their counts;
+the planning, validation and publishing around them are the same as with the Spark transform.
 
 Why: a landing file holds a few hundred rows, and the cost of compaction is opening files. On 2 cores
 Spark's Parquet reader alone spends ~1.2 ms of wall time per landing file (``local[2]``, 2,987 files),
@@ -28,12 +28,11 @@ import pyarrow.parquet as pq
 
 from eventlake.catalog import EventType, curated_columns, get_event_type
 from eventlake.compaction.validate import expected_arrow_schema
+from eventlake.duckdb_sql import duckdb_type, quote_identifier, sql_string
 
 if TYPE_CHECKING:
     import duckdb
 
-#: Columns of a task's result row (``mapInArrow`` output).
-RESULT_DDL = "job int, new_rows bigint, published_rows bigint, kept_rows bigint, files int"
 #: The order of a curated file and the dedup winner's order: as the Spark transform.
 SORT_SQL = "user_id, event_time, event_id"
 WINNER_SQL = "kafka_topic, kafka_partition, kafka_offset"
@@ -74,35 +73,23 @@ class HourResult:
     files: int
 
 
-def _duckdb_type(hive_type: str) -> str:
-    return {"string": "varchar", "int": "integer", "bigint": "bigint", "timestamp": "timestamptz"}.get(
-        hive_type, hive_type
-    )
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def curated_select(et: EventType, *, from_landing: bool) -> str:
     """The curated columns in catalog order and types; from landing rows, payload fields out of its JSON."""
     payload = {f.name for f in et.fields}
     columns = []
     for name, hive_type, _ in curated_columns(et):
         if from_landing and name in payload:
-            source = f"json_extract_string(payload, {_sql_string('$.' + name)})"
+            source = f"json_extract_string(payload, {sql_string('$.' + name)})"
         else:
-            source = _quote(name)
-        columns.append(f"cast({source} as {_duckdb_type(hive_type)}) as {_quote(name)}")
+            source = quote_identifier(name)
+        # Timestamps as instants: written to Parquet adjusted to UTC, as the catalog's curated schema has them.
+        kind = duckdb_type(hive_type, timestamp="TIMESTAMPTZ")
+        columns.append(f"cast({source} as {kind}) as {quote_identifier(name)}")
     return ", ".join(columns)
 
 
 def _files(parameter: str) -> str:
     return f"read_parquet(${parameter}, hive_partitioning = false)"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def connection() -> duckdb.DuckDBPyConnection:
@@ -117,7 +104,7 @@ def connection() -> duckdb.DuckDBPyConnection:
 
 
 def compact_hour(job: HourJob, con: duckdb.DuckDBPyConnection | None = None) -> HourResult:
-    """Merge, dedupe, sort and write one hour; its row counts. The output directory must not hold files."""
+    """Merge, dedupe, sort and write one hour into its output directory; its row counts."""
     con = con or connection()
     et = get_event_type(job.event_type)
     # Landing files are read by path; their hive-style directories add nothing the job does not know.
@@ -161,7 +148,7 @@ def write_files(table: pa.Table, directory: str, files: int) -> int:
     return count
 
 
-#: Arrow schema of :data:`RESULT_DDL`.
+#: A task's result rows (``mapInArrow`` output): one per hour, the hour's index and counts.
 RESULT_SCHEMA = pa.schema(
     [
         ("job", pa.int32()),

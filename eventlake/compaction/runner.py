@@ -283,14 +283,15 @@ def write_table(
         )
         for task in tasks
     }
+    staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
     if compaction_engine(settings, lake) == "duckdb":
-        return _write_table_by_hour(spark, lake, et, tasks, files)
-    return _write_table_spark(spark, lake, et, tasks, file_layout(files))
+        return _write_table_by_hour(spark, lake, et, tasks, files, staging)
+    return _write_table_spark(spark, lake, et, tasks, file_layout(files), staging)
 
 
 def compaction_engine(settings: EventlakeSettings, lake: Lake) -> str:
-    """Where a partition's rows are merged: ``duckdb`` (one Spark task per hour, each running DuckDB over
-    its files; local lakes only) or ``spark`` (the Spark transform, one shuffle per table)."""
+    """Where a partition's rows are merged: ``duckdb`` (one Spark task per core, each running DuckDB over
+    its hours' files; local lakes only) or ``spark`` (the Spark transform, one shuffle per table)."""
     local = lake.uri("").startswith("file:")
     engine = settings.compaction_engine
     if engine == "auto":
@@ -303,7 +304,12 @@ def compaction_engine(settings: EventlakeSettings, lake: Lake) -> str:
 
 
 def _write_table_by_hour(
-    spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...], files: dict[HourPartition, int]
+    spark: SparkSession,
+    lake: Lake,
+    et: EventType,
+    tasks: tuple[PartitionTask, ...],
+    files: dict[HourPartition, int],
+    staging: str,
 ) -> StagedTable:
     """The hours in one Spark task per core, each merging its hours one by one in DuckDB into staging.
 
@@ -312,10 +318,11 @@ def _write_table_by_hour(
     """
     from functools import partial
 
-    from eventlake.compaction.duckdb_hours import RESULT_DDL, HourJob, pack, run_jobs
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from eventlake.compaction.duckdb_hours import RESULT_SCHEMA, HourJob, pack, run_jobs
 
     clock = _PhaseClock(et.table)
-    staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
     jobs = [
         HourJob(
             event_type=et.event_type,
@@ -332,7 +339,7 @@ def _write_table_by_hour(
     groups = [[(i, jobs[i]) for i in group] for group in pack(costs, spark.sparkContext.defaultParallelism)]
     spark.sparkContext.setJobDescription(f"compact {et.table}: {len(jobs)} hours in {len(groups)} tasks")
     tasks_of_groups = spark.range(0, len(groups), 1, len(groups))
-    rows = tasks_of_groups.mapInArrow(partial(run_jobs, groups=groups), RESULT_DDL).collect()
+    rows = tasks_of_groups.mapInArrow(partial(run_jobs, groups=groups), from_arrow_schema(RESULT_SCHEMA)).collect()
     counts = {
         tasks[row["job"]].hour: HourCounts(row["new_rows"], row["published_rows"], row["kept_rows"]) for row in rows
     }
@@ -348,7 +355,7 @@ def _hour_cost(task: PartitionTask) -> float:
 
 
 def _write_table_spark(
-    spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...], layout: FileLayout
+    spark: SparkSession, lake: Lake, et: EventType, tasks: tuple[PartitionTask, ...], layout: FileLayout, staging: str
 ) -> StagedTable:
     """The table's partitions in one Spark job (one read, one shuffle)."""
     from pyspark.sql import Observation
@@ -359,7 +366,6 @@ def _write_table_spark(
     # Observation names are unique per session: tables run concurrently, and runs may share a session.
     run_id = uuid.uuid4().hex
     rows_read, rows_kept = Observation(f"{et.table}-{run_id}-read"), Observation(f"{et.table}-{run_id}-kept")
-    staging = f"{lake.table_path(et.table)}/_staging/{tasks[0].version}"
     (
         compact(landing, published, et, layout, rows_read=rows_read, rows_kept=rows_kept)
         .write.option("compression", "zstd")
