@@ -475,6 +475,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/eventlake-bench-compaction"))
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "compaction.json")
+    parser.add_argument(
+        "--keep-work-dir", action="store_true", help="Leave the landed and compacted day (and the metastore) behind."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -535,7 +538,8 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(output, indent=2))
     print(f"wrote {args.output}")
-    shutil.rmtree(args.work_dir, ignore_errors=True)
+    if not args.keep_work_dir:
+        shutil.rmtree(args.work_dir, ignore_errors=True)
     return 0
 
 

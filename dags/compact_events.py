@@ -45,6 +45,14 @@ def compaction_result_path(data_interval_start: Any, run_id: str) -> Any:
     return result_path(eventlake_settings(), data_interval_start, run_id)
 
 
+def compaction_driver_java_options() -> str:
+    """JVM options of the Spark job's driver (see :func:`eventlake.compaction.runner.driver_java_options`)."""
+    from eventlake.compaction.runner import driver_java_options
+
+    settings = eventlake_settings()
+    return driver_java_options(settings, settings.spark_master_url)
+
+
 def python_executable() -> str:
     import sys
 
@@ -63,6 +71,7 @@ def python_executable() -> str:
         "eventlake_settings": eventlake_settings,
         "python_executable": python_executable,
         "compaction_result_path": compaction_result_path,
+        "compaction_driver_java_options": compaction_driver_java_options,
     },
     doc_md=__doc__,
 )
@@ -108,6 +117,7 @@ def compact_events() -> None:
             "spark.cores.max": "{{ eventlake_settings().spark_batch_cores_max }}",
             "spark.executor.memory": "{{ eventlake_settings().spark_executor_memory }}",
             "spark.driver.memory": "{{ eventlake_settings().spark_driver_memory }}",
+            "spark.driver.extraJavaOptions": "{{ compaction_driver_java_options() }}",
             "spark.pyspark.python": "{{ python_executable() }}",
             "spark.pyspark.driver.python": "{{ python_executable() }}",
         },

@@ -3,9 +3,9 @@
 The Spark job (:func:`eventlake.compaction.runner.write_table`) hands each task a share of a table's
 hours (one task per core, :func:`pack`); for each hour, its planned landing files, the files of the
 version now published (late events are merged into it), and where to write. The task reads them
-with DuckDB, parses the payload JSON with the catalog's types, keeps one row per ``event_id`` (the
-copy first delivered on the broker, as :func:`eventlake.compaction.transform.dedupe_events`), sorts
-by ``SORT_KEY`` and writes the hour's files. Spark schedules the tasks and collects their counts;
+with DuckDB, which parses the payload JSON with the catalog's types; on the Arrow table, keeps one row
+per ``event_id`` (the copy first delivered on the broker, as :func:`eventlake.compaction.transform.dedupe_events`),
+sorts by ``SORT_KEY`` and writes the hour's files. Spark schedules the tasks and collects their counts;
 the planning, validation and publishing around them are the same as with the Spark transform.
 
 Why: a landing file holds a few hundred rows, and the cost of compaction is opening files. On 2 cores
@@ -21,23 +21,26 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eventlake.catalog import EventType, curated_columns, get_event_type
+from eventlake.compaction.transform import SORT_KEY, WINNER_ORDER
 from eventlake.compaction.validate import expected_arrow_schema
 from eventlake.duckdb_sql import duckdb_type, quote_identifier, sql_string
 
 if TYPE_CHECKING:
     import duckdb
 
-#: The order of a curated file and the dedup winner's order: as the Spark transform.
-SORT_SQL = "user_id, event_time, event_id"
-WINNER_SQL = "kafka_topic, kafka_partition, kafka_offset"
 
 _LOCAL = threading.local()
+#: Columns with (nearly) a value per row: a dictionary page would only be abandoned half-way. Writing them
+#: plainly took the largest hour's write from 54 to 37 ms and its file from 3.6 to 2.9 MB (2026-12-02).
+NO_DICTIONARY = frozenset({"event_id", "event_time", "received_at", "kafka_offset"})
 
 
 @dataclass(frozen=True)
@@ -104,28 +107,54 @@ def connection() -> duckdb.DuckDBPyConnection:
 
 
 def compact_hour(job: HourJob, con: duckdb.DuckDBPyConnection | None = None) -> HourResult:
-    """Merge, dedupe, sort and write one hour into its output directory; its row counts."""
+    """Merge, dedupe, sort and write one hour into its output directory; its row counts.
+
+    DuckDB reads the files (and parses the payload JSON); the dedupe and the sort run on the Arrow table,
+    which for the largest hour of the benchmark's day (100,706 rows in 187 files) took 46 ms where a
+    ``row_number()`` window and an ``order by`` in DuckDB took 116 ms (one thread, 2026-12-02).
+    """
     con = con or connection()
     et = get_event_type(job.event_type)
     # Landing files are read by path; their hive-style directories add nothing the job does not know.
-    sources = [f"select {curated_select(et, from_landing=True)}, true as _new from {_files('landing')}"]
-    parameters: dict[str, Any] = {"landing": list(job.landing_files)}
+    new = con.sql(
+        f"select {curated_select(et, from_landing=True)} from {_files('files')}",
+        params={"files": list(job.landing_files)},
+    ).to_arrow_table()
+    parts = [new]
     if job.published_files:
-        sources.append(f"select {curated_select(et, from_landing=False)}, false as _new from {_files('published')}")
-        parameters["published"] = list(job.published_files)
-    con.execute(f"create or replace temp table merged as {' union all '.join(sources)}", parameters)
-    try:
-        [(new_rows, published_rows)] = con.execute(
-            "select count(*) filter (where _new), count(*) filter (where not _new) from merged"
-        ).fetchall()
-        kept: pa.Table = con.sql(
-            f"select * exclude (_new) from merged "
-            f"qualify row_number() over (partition by event_id order by {WINNER_SQL}) = 1 order by {SORT_SQL}"
-        ).to_arrow_table()
-    finally:
-        con.execute("drop table if exists merged")
+        parts.append(
+            con.sql(
+                f"select {curated_select(et, from_landing=False)} from {_files('files')}",
+                params={"files": list(job.published_files)},
+            ).to_arrow_table()
+        )
+    merged = pa.concat_tables(parts) if len(parts) > 1 else new
+    kept = first_deliveries(merged)
+    kept = kept.take(pc.sort_indices(kept, sort_keys=[(column, "ascending") for column in SORT_KEY]))
     written = write_files(kept.cast(expected_arrow_schema(et)), job.output_dir, job.files)
-    return HourResult(int(new_rows), int(published_rows), kept.num_rows, written)
+    return HourResult(new.num_rows, merged.num_rows - new.num_rows, kept.num_rows, written)
+
+
+def first_deliveries(table: pa.Table) -> pa.Table:
+    """One row per ``event_id``: of its copies, the first delivered on the broker (lowest ``WINNER_ORDER``).
+
+    Copies are rare (a client's retry, a late file merged into its published version), so only the rows
+    of ids seen more than once are sorted; ties keep the earlier row, so the winner is the same every time.
+    """
+    counts = pc.value_counts(table.column("event_id"))
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated) == 0:
+        return table
+    rows = pc.indices_nonzero(pc.is_in(table.column("event_id"), value_set=repeated))
+    copies = table.select(["event_id", *WINNER_ORDER]).take(rows).append_column("_row", rows)
+    copies = copies.take(
+        pc.sort_indices(copies, sort_keys=[(c, "ascending") for c in ("event_id", *WINNER_ORDER, "_row")])
+    )
+    ids = copies.column("event_id").to_numpy(zero_copy_only=False)
+    later_copy = np.concatenate(([False], ids[1:] == ids[:-1]))
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[copies.column("_row").to_numpy()[later_copy]] = False
+    return table.filter(pa.array(keep))
 
 
 def write_files(table: pa.Table, directory: str, files: int) -> int:
@@ -141,10 +170,11 @@ def write_files(table: pa.Table, directory: str, files: int) -> int:
         return 0
     Path(directory).mkdir(parents=True, exist_ok=True)
     count = max(1, min(files, table.num_rows))
+    dictionary = [name for name in table.column_names if name not in NO_DICTIONARY]
     bounds = [table.num_rows * i // count for i in range(count + 1)]
     for n in range(count):
         part = table.slice(bounds[n], bounds[n + 1] - bounds[n])
-        pq.write_table(part, f"{directory}/part-{n:05d}.parquet", compression="zstd")
+        pq.write_table(part, f"{directory}/part-{n:05d}.parquet", compression="zstd", use_dictionary=dictionary)
     return count
 
 

@@ -37,6 +37,7 @@ from eventlake.compaction.transform import (
 )
 from eventlake.compaction.validate import validate_version
 from eventlake.lake import CURATED_MANIFEST, HourPartition
+from eventlake.spark import COMPACTION_DRIVER_JAVA_OPTIONS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -151,10 +152,20 @@ def build_spark(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in {**SPARK_CONF, **(extra_conf or {})}.items():
+    # Takes effect where this process starts the JVM (a session built in-process); spark-submit passes it.
+    conf = {**SPARK_CONF, "spark.driver.extraJavaOptions": driver_java_options(settings, master)}
+    for key, value in {**conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.hadoop.hive.metastore.uris", settings.metastore_uri)
     return builder.enableHiveSupport().getOrCreate()
+
+
+def driver_java_options(settings: EventlakeSettings, master: str | None) -> str:
+    """The JVM options of the job's driver: :data:`~eventlake.spark.COMPACTION_DRIVER_JAVA_OPTIONS`, unless the
+    driver also runs the Spark transform's tasks (a ``local`` master with the spark engine)."""
+    if (master or "").startswith("local") and compaction_engine(settings, Lake.from_settings(settings)) == "spark":
+        return ""
+    return COMPACTION_DRIVER_JAVA_OPTIONS
 
 
 def published_versions(lake: Lake, locations: dict[HourPartition, str], hours: set[HourPartition]) -> dict:

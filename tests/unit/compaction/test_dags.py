@@ -75,3 +75,21 @@ def test_each_run_reads_the_result_its_own_spark_job_wrote(dagbag, tmp_path, mon
     assert scheduled.parent == load_settings().run_dir / "compaction"
     assert ":" not in scheduled.name
     assert "+" not in scheduled.name
+
+
+def test_the_spark_drivers_jit_is_c1_unless_it_runs_the_spark_transform(dagbag, tmp_path, monkeypatch):
+    from eventlake.compaction.runner import driver_java_options
+    from eventlake.settings import EventlakeSettings
+    from eventlake.spark import COMPACTION_DRIVER_JAVA_OPTIONS
+
+    monkeypatch.setenv("EVENTLAKE_HOME", str(tmp_path))
+    submit = dagbag.dags["compact_events"].get_task("compact_partitions")
+    assert submit.conf["spark.driver.extraJavaOptions"] == "{{ compaction_driver_java_options() }}"
+    macro = dagbag.dags["compact_events"].user_defined_macros["compaction_driver_java_options"]
+    assert macro() == COMPACTION_DRIVER_JAVA_OPTIONS == "-XX:TieredStopAtLevel=1"  # a standalone master
+
+    local = EventlakeSettings(home=tmp_path)
+    assert driver_java_options(local, "local[2]") == COMPACTION_DRIVER_JAVA_OPTIONS  # duckdb engine: tasks in Python
+    s3 = EventlakeSettings(home=tmp_path, data_uri="s3a://lake/eventlake", s3_endpoint="http://127.0.0.1:1")
+    assert driver_java_options(s3, "spark://127.0.0.1:7077") == COMPACTION_DRIVER_JAVA_OPTIONS
+    assert driver_java_options(s3, "local[2]") == ""  # the driver's JVM runs the Spark transform's tasks

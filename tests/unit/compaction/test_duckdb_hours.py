@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from eventlake.catalog import curated_columns, get_event_type
-from eventlake.compaction.duckdb_hours import HourJob, compact_hour, connection, pack
+from eventlake.compaction.duckdb_hours import NO_DICTIONARY, HourJob, compact_hour, connection, first_deliveries, pack
 from eventlake.compaction.fixtures import LANDING_SCHEMA, LandingWriter
 from eventlake.compaction.runner import compaction_engine
 from eventlake.compaction.storage import Lake
@@ -121,6 +121,52 @@ def test_an_hour_is_split_into_sorted_files_of_consecutive_rows_and_a_retry_repl
     keys = [tuple(row[k] for k in SORT_KEY) for t in tables for row in t.select(list(SORT_KEY)).to_pylist()]
     assert keys == sorted(keys)
     assert len({key[-1] for key in keys}) == 301
+
+
+def test_of_the_copies_of_an_event_the_first_delivered_on_the_broker_wins():
+    rng = random.Random(7)
+    rows = []
+    for n in range(400):
+        # Most events once; some two to four times, on other topics, partitions or offsets; some exact twins.
+        for copy in range(rng.choice([1, 1, 1, 2, 3, 4])):
+            rows.append(
+                {
+                    "event_id": f"e{n:04d}",
+                    "kafka_topic": rng.choice(["a", "b"]),
+                    "kafka_partition": rng.randrange(3),
+                    "kafka_offset": rng.randrange(50),
+                    "copy": copy,
+                }
+            )
+    rng.shuffle(rows)
+    table = pa.Table.from_pylist(rows)
+
+    kept = first_deliveries(table).to_pylist()
+
+    def position(row):
+        return (row["kafka_topic"], row["kafka_partition"], row["kafka_offset"])
+
+    expected = {}
+    for index, row in enumerate(rows):  # the lowest broker position; of exact twins, the earlier row
+        best = expected.get(row["event_id"])
+        if best is None or position(row) < position(rows[best]):
+            expected[row["event_id"]] = index
+    assert len(kept) == 400
+    winners = sorted((rows[i] for i in expected.values()), key=lambda r: r["event_id"])
+    assert sorted(kept, key=lambda r: r["event_id"]) == winners
+    assert first_deliveries(table.slice(0, 0)).num_rows == 0
+    unique = pa.table(
+        {"event_id": ["x", "y"], "kafka_topic": ["a", "a"], "kafka_partition": [0, 0], "kafka_offset": [1, 2]}
+    )
+    assert first_deliveries(unique) is unique  # nothing to drop, nothing copied
+
+
+def test_columns_with_a_value_per_row_are_written_without_a_dictionary(tmp_path):
+    landing = (write_landing(tmp_path, "batch-0.parquet", events(ITEM, 50, seed=8)),)
+    compact_hour(HourJob(ITEM.event_type, landing, (), str(tmp_path / "out"), 1))
+    metadata = pq.read_metadata(tmp_path / "out" / "part-00000.parquet").row_group(0)
+    columns = {metadata.column(i).path_in_schema: metadata.column(i) for i in range(metadata.num_columns)}
+    assert {name for name, column in columns.items() if not column.has_dictionary_page} == set(NO_DICTIONARY)
 
 
 def test_an_hour_without_rows_writes_no_file(tmp_path):
