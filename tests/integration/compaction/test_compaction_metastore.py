@@ -87,6 +87,11 @@ def test_landed_hours_are_compacted_exactly_once_and_listed_in_the_metastore(spa
         len(truth.ids[(ITEM.table, late_hour)]),
         frozenset(truth.ids[(ITEM.table, late_hour)]),
     )
+    # The Spark session that read the table before reads the new version without a `refresh table`: it asks
+    # the metastore for each query's partitions, and a version's directory never changes once published.
+    where = f"event_date = '{late_hour.event_date}' and event_hour = {late_hour.event_hour}"
+    (late_rows,) = spark.sql(f"select count(*) from `{settings.hive_database}`.`{ITEM.table}` where {where}").first()
+    assert late_rows == len(truth.ids[(ITEM.table, late_hour)])
 
     # Retention: an hour still open keeps its uncompacted file; compacted files and superseded versions go.
     open_hour = HourPartition(late_hour.event_date, 23)
