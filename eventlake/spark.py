@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 #: JVM options of the compaction job's driver. On the embedded stack the driver plans, schedules tasks and
 #: talks to the metastore while DuckDB in the Python workers does the work, so its JIT need not compile
-#: for peak speed: with the C1 compiler only, a cold driver spent 3.3 s of CPU over the benchmark's day
-#: where it spent 7.0 s, and the whole compaction took 15.9 s instead of 17.2 s (2026-12-02, local[2]).
+#: for peak speed. With the C1 compiler only, a cold driver spent 3.8-4.1 s of CPU over the benchmark's day
+#: where it spent 7.4-8.0 s, and the compaction took 18.0 s instead of 19.8 s (medians of 3 alternating
+#: runs, 2026-12-02, local[2]).
 #: Not used where the driver is also the executor of the Spark transform (``local`` master, spark engine).
 COMPACTION_DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
