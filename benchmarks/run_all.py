@@ -7,6 +7,7 @@ script puts every target next to its measured value, with the date, the machine 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -142,8 +143,15 @@ def fault_drill_section() -> list[str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark (make bench) and write BENCHMARKS.md.")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="Only re-render BENCHMARKS.md from the results the benchmarks last wrote (var/bench/).",
+    )
+    args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if sys.argv[1:] == ["--from-results"]:
+    if args.from_results:
         # Render the results the benchmarks last wrote, without running them again.
         return render_existing()
     results = []
