@@ -50,7 +50,7 @@ from eventlake.catalog import EVENT_TYPES
 from eventlake.kafka_admin import ensure_topics
 from eventlake.settings import EventlakeSettings, load_settings
 from eventlake.stack.testing import TansuBroker
-from eventlake.streaming.arrow_router import ROUTED_DDL, route_batches
+from eventlake.streaming.arrow_router import route_batches, routed_spark_schema
 from eventlake.streaming.fixtures import message_stream, published_event
 from eventlake.streaming.job import StreamRunner, read_kafka
 
@@ -126,7 +126,7 @@ class RowByRowRunner(StreamRunner):
 
     def batches(self) -> Any:
         raw = read_kafka(self.spark, self.settings, row_mode="tuples")
-        return raw.mapInArrow(partial(route_batches, fast=False), ROUTED_DDL)
+        return raw.mapInArrow(partial(route_batches, fast=False), routed_spark_schema())
 
     def land_batch(self, batch: Any, batch_id: int) -> None:
         commit = self.writer.write_batch(batch.toArrow(), batch_id)

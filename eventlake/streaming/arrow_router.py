@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -34,6 +34,9 @@ from eventlake.streaming.transform import (
     REQUIRED_ENVELOPE_FIELDS,
     ROUTED_COLUMNS,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 
 _TS = pa.timestamp("us", tz="UTC")
 #: Arrow schema of the routed output (same names and order as :data:`ROUTED_COLUMNS`).
@@ -54,13 +57,14 @@ ROUTED_ARROW_SCHEMA = pa.schema(
 assert tuple(ROUTED_ARROW_SCHEMA.names) == ROUTED_COLUMNS
 #: The Python router's result tuple as Arrow (``FAST_SCHEMA`` and the error).
 ROUTED_PYTHON_SCHEMA = FAST_SCHEMA.append(pa.field("error", pa.string()))
-#: The same schema as Spark DDL, for ``mapInArrow``.
-ROUTED_DDL = (
-    "event_id string, event_type string, schema_version int, event_time timestamp, received_at timestamp, "
-    "user_id string, user_agent string, client_host string, payload string, kafka_topic string, "
-    "kafka_partition int, kafka_offset long, kafka_timestamp timestamp, kafka_key binary, raw_value binary, "
-    "error string, event_date string, event_hour int"
-)
+
+
+def routed_spark_schema() -> StructType:
+    """``ROUTED_ARROW_SCHEMA`` as Spark's schema, for ``mapInArrow``."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(ROUTED_ARROW_SCHEMA)
+
 
 _ENVELOPE_KEYS = frozenset((*ENVELOPE_FIELDS, "payload"))
 _USER_ID = re.compile(USER_ID_PATTERN)

@@ -89,7 +89,7 @@ def read_kafka(spark: SparkSession, settings: EventlakeSettings, *, row_mode: st
 
 
 def read_landing_files(spark: SparkSession, settings: EventlakeSettings, *, row_mode: str = "arrow") -> DataFrame:
-    """A streaming DataFrame of encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
+    """A streaming DataFrame of encoded landing and quarantine files (``ENCODED_SCHEMA``), one row per file.
 
     With the Python source in Arrow mode the source itself routes and encodes what each task read, so no
     event ever becomes a JVM row; otherwise (Spark's connector, or the source yielding tuples) the raw

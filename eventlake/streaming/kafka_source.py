@@ -17,7 +17,7 @@ Two outputs (option ``output``):
   yields Python tuples instead: the row-by-row baseline of the benchmark);
 - ``landing``: each task routes the records it read against the catalog and encodes them into finished
   landing and quarantine Parquet files (:func:`eventlake.streaming.arrow_router.route_and_encode`),
-  yielding one row per file (``ENCODED_DDL``). Rows then never exist as JVM rows: a micro-batch
+  yielding one row per file (``ENCODED_SCHEMA``). Rows then never exist as JVM rows: a micro-batch
   crosses into Spark and to the driver as a few compressed files, not as millions of values.
 """
 
@@ -539,11 +539,11 @@ class KafkaDataSource(DataSource):
     def name(cls) -> str:
         return SOURCE_NAME
 
-    def schema(self) -> str:
+    def schema(self) -> Any:
         if self.options.get("output", "records") == "landing":
-            from eventlake.streaming.landing import ENCODED_DDL
+            from eventlake.streaming.landing import encoded_spark_schema
 
-            return ENCODED_DDL
+            return encoded_spark_schema()
         return KAFKA_SCHEMA
 
     def streamReader(self, schema: Any) -> DataSourceStreamReader:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 
 from eventlake import lake
 from eventlake.streaming.transform import LANDING_COLUMNS, QUARANTINE_COLUMNS
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,13 @@ ENCODED_SCHEMA = pa.schema(
         ("data", pa.binary()),
     ]
 )
-#: The same schema as Spark DDL.
-ENCODED_DDL = "root string, directory string, rows long, offsets string, data binary"
+
+
+def encoded_spark_schema() -> StructType:
+    """``ENCODED_SCHEMA`` as Spark's schema (the source's declared schema, ``mapInArrow``'s result)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(ENCODED_SCHEMA)
 
 
 @dataclass

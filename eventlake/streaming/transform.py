@@ -150,23 +150,23 @@ def route_events(raw: DataFrame) -> DataFrame:
 
     The hot path: :mod:`eventlake.streaming.arrow_router` in ``mapInArrow`` (one orjson parse per message).
     """
-    from eventlake.streaming.arrow_router import ROUTED_DDL, route_batches
+    from eventlake.streaming.arrow_router import route_batches, routed_spark_schema
 
     columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
-    return columns.mapInArrow(route_batches, ROUTED_DDL)
+    return columns.mapInArrow(route_batches, routed_spark_schema())
 
 
 def land_events(raw: DataFrame) -> DataFrame:
-    """Raw Kafka records -> encoded landing and quarantine files (``ENCODED_DDL``), one row per file.
+    """Raw Kafka records -> encoded landing and quarantine files (``ENCODED_SCHEMA``), one row per file.
 
     :func:`route_events` and :func:`eventlake.streaming.landing.encode_files` in one ``mapInArrow`` pass
     (for Spark's own Kafka connector; the Python source does the same inside its tasks).
     """
     from eventlake.streaming.arrow_router import route_and_encode
-    from eventlake.streaming.landing import ENCODED_DDL
+    from eventlake.streaming.landing import encoded_spark_schema
 
     columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
-    return columns.mapInArrow(route_and_encode, ENCODED_DDL)
+    return columns.mapInArrow(route_and_encode, encoded_spark_schema())
 
 
 def route_events_sql(raw: DataFrame, event_types: tuple[EventType, ...] = EVENT_TYPES) -> DataFrame:
