@@ -8,7 +8,7 @@ import operator
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -188,7 +188,30 @@ def plan_run(
     event_types: tuple[EventType, ...] = EVENT_TYPES,
 ) -> dict[str, CompactionPlan]:
     """Plans of every table for the interval, from the landing listing and the metastore."""
-    plans = {}
+    return dict(
+        iter_plans(
+            settings,
+            lake,
+            client,
+            interval_start=interval_start,
+            interval_end=interval_end,
+            now=now,
+            event_types=event_types,
+        )
+    )
+
+
+def iter_plans(
+    settings: EventlakeSettings,
+    lake: Lake,
+    client: metastore.MetastoreClient,
+    *,
+    interval_start: datetime,
+    interval_end: datetime,
+    now: datetime,
+    event_types: tuple[EventType, ...] = EVENT_TYPES,
+) -> Iterator[tuple[str, CompactionPlan]]:
+    """Each table's plan (table name, plan) as soon as it is made; tables without landed files are left out."""
     for et in event_types:
         landed = lake.landed_files(et.event_type)
         if not landed:
@@ -197,18 +220,20 @@ def plan_run(
         days = {hour.event_date for hour in hours}
         # Only the days with landed data: the metastore call does not grow with the table's history.
         published = published_versions(lake, client.partition_locations(et.table, event_dates=days.__contains__), hours)
-        plans[et.table] = plan_compaction(
-            event_type=et.event_type,
-            table=et.table,
-            landed=landed,
-            published=published,
-            interval_start=interval_start,
-            interval_end=interval_end,
-            now=now,
-            lateness_grace=timedelta(minutes=settings.compaction_lateness_grace_minutes),
-            min_input_files=settings.compaction_min_input_files,
+        yield (
+            et.table,
+            plan_compaction(
+                event_type=et.event_type,
+                table=et.table,
+                landed=landed,
+                published=published,
+                interval_start=interval_start,
+                interval_end=interval_end,
+                now=now,
+                lateness_grace=timedelta(minutes=settings.compaction_lateness_grace_minutes),
+                min_input_files=settings.compaction_min_input_files,
+            ),
         )
-    return plans
 
 
 def run_compaction(
@@ -223,42 +248,42 @@ def run_compaction(
 ) -> RunResult:
     """Compact every table's planned partitions and publish them; the per-partition results.
 
-    Each table is one Spark job (its schema is its own); a few run at once so that both cores stay
-    busy while a table's last file is written, and each is published as soon as it is written.
+    Each table is one Spark job (its schema is its own), submitted as soon as its plan is made; a few run
+    at once so that both cores stay busy while a table's last file is written, and each is published as
+    soon as it is written.
     """
     started = time.perf_counter()
     hook = checkpoint or (lambda _point: None)
     lake = Lake.from_settings(settings)
     result = RunResult(interval_start.isoformat(), interval_end.isoformat(), now.isoformat())
-    with metastore.connect(settings) as client:
-        plans = plan_run(
-            settings,
-            lake,
-            client,
-            interval_start=interval_start,
-            interval_end=interval_end,
-            now=now,
-            event_types=event_types,
-        )
-        result.plan_seconds = round(time.perf_counter() - started, 3)
-        log.info("planned in %.2fs", result.plan_seconds)
-        hook("planned")
-        by_name = {et.table: et for et in event_types}
-        for plan in plans.values():
-            result.skipped.extend(_skipped_json(s) for s in plan.skipped)
-        jobs = [(by_name[table], plan.tasks) for table, plan in plans.items() if plan.tasks]
-        with ThreadPoolExecutor(max_workers=max(1, min(CONCURRENT_TABLES, len(jobs)))) as pool:
-            futures = [pool.submit(write_table, spark, settings, lake, et, tasks) for et, tasks in jobs]
-            try:
-                for future in as_completed(futures):
-                    staged = future.result()
-                    hook("written")
-                    publishing = time.perf_counter()
-                    result.published.extend(publish_table(lake, client, staged, now, hook))
-                    result.publish_seconds += time.perf_counter() - publishing
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+    by_name = {et.table: et for et in event_types}
+    with metastore.connect(settings) as client, ThreadPoolExecutor(max_workers=CONCURRENT_TABLES) as pool:
+        futures = []
+        try:
+            for table, plan in iter_plans(
+                settings,
+                lake,
+                client,
+                interval_start=interval_start,
+                interval_end=interval_end,
+                now=now,
+                event_types=event_types,
+            ):
+                result.skipped.extend(_skipped_json(s) for s in plan.skipped)
+                if plan.tasks:
+                    futures.append(pool.submit(write_table, spark, settings, lake, by_name[table], plan.tasks))
+            result.plan_seconds = round(time.perf_counter() - started, 3)
+            log.info("planned in %.2fs: %d tables to write", result.plan_seconds, len(futures))
+            hook("planned")
+            for future in as_completed(futures):
+                staged = future.result()
+                hook("written")
+                publishing = time.perf_counter()
+                result.published.extend(publish_table(lake, client, staged, now, hook))
+                result.publish_seconds += time.perf_counter() - publishing
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     result.rows_in = sum(p.rows_in for p in result.published)
     result.publish_seconds = round(result.publish_seconds, 3)
     result.seconds = round(time.perf_counter() - started, 3)
