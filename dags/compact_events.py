@@ -89,12 +89,12 @@ def compact_events() -> None:
         from datetime import UTC, datetime
 
         from eventlake import metastore
-        from eventlake.compaction.runner import plan_run
+        from eventlake.compaction.runner import iter_plans
         from eventlake.compaction.storage import Lake
 
         settings = eventlake_settings()
         with metastore.connect(settings) as client:
-            plans = plan_run(
+            plans = iter_plans(
                 settings,
                 Lake.from_settings(settings),
                 client,
@@ -102,7 +102,7 @@ def compact_events() -> None:
                 interval_end=data_interval_end,
                 now=datetime.now(UTC),
             )
-        tasks = [t for plan in plans.values() for t in plan.tasks]
+            tasks = [t for _table, plan in plans for t in plan.tasks]
         for partition in tasks:
             print(f"to compact: {partition.table} {partition.hour.path} ({len(partition.new_files)} new files)")
         return bool(tasks)

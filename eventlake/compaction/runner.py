@@ -177,30 +177,6 @@ def published_versions(lake: Lake, locations: dict[HourPartition, str], hours: s
     }
 
 
-def plan_run(
-    settings: EventlakeSettings,
-    lake: Lake,
-    client: metastore.MetastoreClient,
-    *,
-    interval_start: datetime,
-    interval_end: datetime,
-    now: datetime,
-    event_types: tuple[EventType, ...] = EVENT_TYPES,
-) -> dict[str, CompactionPlan]:
-    """Plans of every table for the interval, from the landing listing and the metastore."""
-    return dict(
-        iter_plans(
-            settings,
-            lake,
-            client,
-            interval_start=interval_start,
-            interval_end=interval_end,
-            now=now,
-            event_types=event_types,
-        )
-    )
-
-
 def iter_plans(
     settings: EventlakeSettings,
     lake: Lake,
