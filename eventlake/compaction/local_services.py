@@ -14,11 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def pyspark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent
+from eventlake.stack.services import hive_site_xml, metastore_command, pyspark_home
 
 
 def free_port(candidates: Iterable[int]) -> int:
@@ -57,31 +53,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def hive_metastore(home: Path, port: int) -> Iterator[str]:
-    """A thrift Hive Metastore (Hive 2.3, embedded Derby under ``home``); yields its URI."""
+    """A thrift Hive Metastore configured as the stack's (Derby under ``home``); yields its URI."""
     conf = home / "conf"
     conf.mkdir(parents=True, exist_ok=True)
-    properties = {
-        "javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home}/metastore_db;create=true",
-        "datanucleus.schema.autoCreateAll": "true",
-        "hive.metastore.schema.verification": "false",
-        "hive.metastore.warehouse.dir": (home / "warehouse").as_uri(),
-    }
-    (conf / "hive-site.xml").write_text(
-        "<configuration>"
-        + "".join(f"<property><name>{k}</name><value>{v}</value></property>" for k, v in properties.items())
-        + "</configuration>"
-    )
+    (conf / "hive-site.xml").write_text(hive_site_xml(home / "metastore_db", (home / "warehouse").as_uri()))
     log = home / "metastore.log"
-    command = [
-        "java",
-        "-Xmx512m",
-        # Without it log4j2 wants the LMAX disruptor, which pyspark does not ship.
-        "-Dlog4j2.contextSelector=org.apache.logging.log4j.core.selector.ClassLoaderContextSelector",
-        *("-cp", f"{conf}:{pyspark_home()}/jars/*"),
-        *("org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", str(port)),
-    ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=home)
+        process = subprocess.Popen(
+            metastore_command(conf, port, derby_home=home), stdout=out, stderr=subprocess.STDOUT, cwd=home
+        )
     try:
         wait_for_port(port, process, log)
         yield f"thrift://127.0.0.1:{port}"

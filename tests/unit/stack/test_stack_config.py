@@ -107,3 +107,46 @@ def test_spark_home_links_pyspark_without_its_source_zip(tmp_path: Path) -> None
     assert not (home / "python" / "lib" / "pyspark.zip").exists()
     spark_services = [s for s in build_services(settings) if s.name.startswith("spark-")]
     assert {s.command[0] for s in spark_services} == {str(home / "bin" / "spark-class")}
+
+
+def test_tests_and_benchmarks_start_the_metastore_as_the_stack_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    from eventlake.compaction import local_services
+
+    settings = isolated_settings(tmp_path / "stack")
+    stack_metastore = {service.name: service for service in build_services(settings)}["metastore"]
+    started: list[list[str]] = []
+
+    class StartedError(Exception):
+        pass
+
+    def popen(command: list[str], **_: object) -> None:
+        started.append(command)
+        raise StartedError
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    home = tmp_path / "throwaway"
+    with pytest.raises(StartedError), local_services.hive_metastore(home, 19999):
+        pass
+    (throwaway,) = started
+    # The same JVM options and main class; only the folders and the port differ.
+    stack_paths = {str(cli.hive_conf_dir(settings)): "CONF", str(settings.home / "metastore"): "HOME"}
+    throwaway_paths = {str(home / "conf"): "CONF", str(home): "HOME"}
+
+    def shape(command: list[str], paths: dict[str, str], port: int) -> list[str]:
+        text = " ".join(command).replace(str(port), "PORT")
+        for path, name in sorted(paths.items(), key=lambda item: -len(item[0])):
+            text = text.replace(path, name)
+        return text.split(" ")
+
+    (port,) = stack_metastore.ports
+    assert shape(throwaway, throwaway_paths, 19999) == shape(stack_metastore.command, stack_paths, port)
+
+    site = {p.findtext("name"): p.findtext("value") for p in ET.parse(home / "conf" / "hive-site.xml").iter("property")}
+    assert site["javax.jdo.option.ConnectionURL"] == f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
+    assert site["hive.metastore.warehouse.dir"] == (home / "warehouse").as_uri()
+    assert site["datanucleus.schema.autoCreateAll"] == "true"
