@@ -62,6 +62,13 @@ class EventlakeSettings(BaseSettings):
         description="Embedded only: fsync every broker write (acknowledged events then survive a power loss, "
         "not only a crash of the broker or its storage; slower).",
     )
+    broker_trim_landed_after_seconds: int = Field(
+        60,
+        ge=0,
+        description="Embedded only: the stream deletes the broker's record batches it has landed once they "
+        "are this old (Tansu applies no retention on its storage and lists every stored batch of a partition "
+        "on each fetch, so an untrimmed log slows every read; eventlake.broker_log). 0 = keep everything.",
+    )
 
     # --- Hive Metastore --------------------------------------------------------------------------
     metastore_uri: str = Field("thrift://127.0.0.1:9083", description="Hive Metastore thrift URI.")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
+    from eventlake.broker_log import BackgroundTrimmer
     from eventlake.settings import EventlakeSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ class StreamRunner:
         fencing_token: int | None = None,
         checkpoint_uri: str | None = None,
         row_mode: str = "arrow",
+        trimmer: BackgroundTrimmer | None = None,
     ) -> None:
+        """``trimmer`` deletes the broker's batches once landed (embedded broker, :mod:`eventlake.broker_log`)."""
         self.spark = spark
         self.settings = settings
         self.paths = StreamPaths.under(settings.run_dir)
@@ -128,6 +131,7 @@ class StreamRunner:
         self.query: StreamingQuery | None = None
         self.totals = {"landed_rows": 0, "quarantined_rows": 0}
         self.last_batch: dict[str, Any] = {}
+        self.trimmer = trimmer
 
     def land_batch(self, batch: DataFrame, batch_id: int) -> None:
         """foreachBatch body: collect the batch's encoded files and commit them through the writer."""
@@ -183,10 +187,12 @@ class StreamRunner:
             **self.totals,
             "last_batch": self.last_batch,
         }
+        if self.trimmer is not None:
+            doc["broker_log"] = dict(self.trimmer.totals)
         if last is not None:
             progress = json.loads(last.json) if hasattr(last, "json") else dict(last)
             source = (progress.get("sources") or [{}])[0]
-            end = _offsets(source.get("endOffset"))
+            end = landed_offsets(progress)
             latest = _offsets(source.get("latestOffset")) or end
             lag = {
                 topic: {p: max(0, latest.get(topic, {}).get(p, o) - o) for p, o in parts.items()}
@@ -224,6 +230,8 @@ class StreamRunner:
             if batch_id != last_id or time.monotonic() - last_publish > HEARTBEAT_SECONDS:
                 self.publish()
                 last_id, last_publish = batch_id, time.monotonic()
+                if self.trimmer is not None and current is not None:
+                    self.trimmer.offer(landed_offsets(current))
             if stop_requested(self.paths):
                 self._stop_gracefully(query)
         self.publish()
@@ -237,6 +245,12 @@ class StreamRunner:
         while query.status["isTriggerActive"] and time.monotonic() < deadline:
             time.sleep(0.05)
         query.stop()
+
+
+def landed_offsets(progress: Any) -> dict[str, dict[str, int]]:
+    """The end offsets of a progress report's micro-batch: landed, as Spark reports progress after the commit."""
+    document = json.loads(progress.json) if hasattr(progress, "json") else dict(progress)
+    return _offsets((document.get("sources") or [{}])[0].get("endOffset"))
 
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 
 from eventlake.settings import EventlakeSettings, load_settings
 from eventlake.stack.testing import TansuBroker, wait_for_port
+from eventlake.streaming.fixtures import landed_keys, produce, quarantined_keys
 
 PORT_BLOCK = range(22100, 22999)
 
@@ -189,3 +191,42 @@ def free_port_after(port: int) -> int:
                 continue
             return candidate
     raise RuntimeError("no free port in the streaming block")
+
+
+# --- helpers of the stream tests ---------------------------------------------------------------
+def assert_exactly_once(settings: Any, valid: set, malformed: set) -> None:
+    landed = Counter(landed_keys(settings))
+    quarantined = Counter(quarantined_keys(settings))
+    assert [k for k, n in landed.items() if n > 1] == [], "duplicates in the landing zone"
+    assert set(landed) == valid, f"missing {len(valid - set(landed))}, unexpected {len(set(landed) - valid)}"
+    assert [k for k, n in quarantined.items() if n > 1] == []
+    assert set(quarantined) == malformed
+
+
+def produce_bursts_until_landed(settings: Any, *, bursts: int, count: int) -> tuple[set, set]:
+    """``bursts`` of ``count`` messages 1.5 s apart, then wait (up to 3 min) until every valid one has landed."""
+    valid: set = set()
+    malformed: set = set()
+    for seed in range(bursts):
+        v, m = produce(settings, count, malformed_every=100, seed=seed)
+        valid |= v
+        malformed |= m
+        time.sleep(1.5)
+    deadline = time.monotonic() + 180
+    while len(landed_keys(settings)) < len(valid) and time.monotonic() < deadline:
+        time.sleep(1)
+    return valid, malformed
+
+
+def assert_resume_lands_only_new_messages(
+    spark: Any, settings: Any, valid: set, malformed: set, *, count: int, seed: int
+) -> None:
+    """New messages, then a run from the checkpoint: it reads only them, and everything is landed exactly once."""
+    from eventlake.streaming.job import StreamRunner
+
+    more_valid, more_malformed = produce(settings, count, malformed_every=50, seed=seed)
+    again = StreamRunner(spark, settings)
+    again.start(available_now=True)
+    again.run_until_stopped()
+    assert again.totals == {"landed_rows": len(more_valid), "quarantined_rows": len(more_malformed)}
+    assert_exactly_once(settings, valid | more_valid, malformed | more_malformed)

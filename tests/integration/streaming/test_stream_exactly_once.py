@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections import Counter
 from typing import Any
 
 import pytest
 
 from eventlake.streaming.control import StreamPaths
-from eventlake.streaming.fixtures import landed_keys, produce, quarantined_keys
+from eventlake.streaming.fixtures import produce
 from eventlake.streaming.job import StreamRunner, event_topics
 from eventlake.streaming.kafka_source import BrokerProbe
 
+from .conftest import assert_exactly_once, assert_resume_lands_only_new_messages, produce_bursts_until_landed
+
 pytestmark = pytest.mark.integration
-
-
-def assert_exactly_once(settings: Any, valid: set, malformed: set) -> None:
-    landed = Counter(landed_keys(settings))
-    quarantined = Counter(quarantined_keys(settings))
-    assert [k for k, n in landed.items() if n > 1] == [], "duplicates in the landing zone"
-    assert set(landed) == valid, f"missing {len(valid - set(landed))}, unexpected {len(set(landed) - valid)}"
-    assert [k for k, n in quarantined.items() if n > 1] == []
-    assert set(quarantined) == malformed
 
 
 @pytest.mark.parametrize("kafka_bootstrap", ["memory", "s3"], indirect=True)
@@ -48,12 +39,7 @@ def test_tansu_tail_is_read_and_every_message_lands_exactly_once(stream_settings
     assert runner.totals == {"landed_rows": len(valid), "quarantined_rows": len(malformed)}
 
     # A second run resumes from the checkpoint: only the new messages are read.
-    more_valid, more_malformed = produce(stream_settings, 3_000, malformed_every=50, seed=8)
-    again = StreamRunner(local_spark, stream_settings)
-    again.start(available_now=True)
-    again.run_until_stopped()
-    assert again.totals == {"landed_rows": len(more_valid), "quarantined_rows": len(more_malformed)}
-    assert_exactly_once(stream_settings, valid | more_valid, malformed | more_malformed)
+    assert_resume_lands_only_new_messages(local_spark, stream_settings, valid, malformed, count=3_000, seed=8)
 
 
 def test_a_backlog_lands_exactly_once_in_micro_batches_of_the_read_limit(
@@ -78,16 +64,8 @@ def test_continuous_stream_lands_the_tail_after_producers_stop_and_stops_gracefu
     runner.start()
     worker = threading.Thread(target=runner.run_until_stopped, daemon=True)
     worker.start()
-    valid: set = set()
-    malformed: set = set()
-    for seed in range(3):  # bursts in large batches, then silence: the tail must still land
-        v, m = produce(stream_settings, 4_000, malformed_every=100, seed=seed)
-        valid |= v
-        malformed |= m
-        time.sleep(1.5)
-    deadline = time.monotonic() + 180
-    while len(landed_keys(stream_settings)) < len(valid) and time.monotonic() < deadline:
-        time.sleep(1)
+    # Bursts in large batches, then silence: the tail must still land.
+    valid, malformed = produce_bursts_until_landed(stream_settings, bursts=3, count=4_000)
     paths = StreamPaths.under(stream_settings.run_dir)
     progress = __import__("json").loads(paths.progress.read_text())
     assert progress["batch_id"] is not None
