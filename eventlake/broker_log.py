@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 #: The cluster id Tansu files its log under (in the bucket :data:`~eventlake.stack.services.BROKER_BUCKET`).
 TANSU_CLUSTER = "tansu_cluster"
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+#: Seconds between the stream's trims at least (each lists every partition once).
+TRIM_INTERVAL_SECONDS = 5.0
 #: Keys per DeleteObjects request (S3's limit).
 _DELETE_CHUNK = 1000
 
@@ -264,4 +266,4 @@ def background_trimmer_for(settings: EventlakeSettings) -> BackgroundTrimmer | N
         f"http://127.0.0.1:{settings.broker_storage_port}",
         keep=timedelta(seconds=settings.broker_trim_landed_after_seconds),
     )
-    return BackgroundTrimmer(trimmer, interval=max(10.0, settings.stream_trigger_seconds))
+    return BackgroundTrimmer(trimmer, interval=max(TRIM_INTERVAL_SECONDS, settings.stream_trigger_seconds))

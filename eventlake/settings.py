@@ -63,7 +63,7 @@ class EventlakeSettings(BaseSettings):
         "not only a crash of the broker or its storage; slower).",
     )
     broker_trim_landed_after_seconds: int = Field(
-        60,
+        10,
         ge=0,
         description="Embedded only: the stream deletes the broker's record batches it has landed once they "
         "are this old (Tansu applies no retention on its storage and lists every stored batch of a partition "

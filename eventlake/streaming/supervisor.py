@@ -63,15 +63,23 @@ class DriverStatus:
     rows_per_second: float | None = None
     lag: int | None = None
     last_batch_age: float | None = None
+    #: The driver's trims of the embedded broker's log (``progress.json``'s ``broker_log``), if it trims.
+    broker_log: dict[str, int] | None = None
 
     def line(self) -> str:
         def show(value: Any, fmt: str) -> str:
             return "-" if value is None else format(value, fmt)
 
+        trimmed = (
+            f" broker_log_deleted={self.broker_log.get('batches_deleted', 0)} batches"
+            f"/kept={self.broker_log.get('batches_kept', 0)}"
+            if self.broker_log is not None
+            else ""
+        )
         return (
             f"stream driver {'RUNNING' if self.running else 'NOT RUNNING'} pid={self.pid or '-'} token={self.token} "
             f"rows/s={show(self.rows_per_second, '.0f')} lag={show(self.lag, 'd')} "
-            f"last_batch_age={show(self.last_batch_age, '.1f')}s action={self.action}: {self.detail}"
+            f"last_batch_age={show(self.last_batch_age, '.1f')}s{trimmed} action={self.action}: {self.detail}"
         )
 
 
@@ -324,8 +332,9 @@ class StreamSupervisor:
     def _status(self, action: str, state: dict[str, Any], detail: str) -> DriverStatus:
         running = self._alive(state)
         progress = self._progress(state) if running else None
-        rows_per_second = lag = age = None
+        rows_per_second = lag = age = broker_log = None
         if progress is not None:
+            broker_log = progress.get("broker_log")
             rows_per_second = progress.get("rows_per_second")
             lag = progress.get("total_lag")
             last = progress.get("last_commit_at")
@@ -339,6 +348,7 @@ class StreamSupervisor:
             rows_per_second,
             lag,
             age,
+            broker_log,
         )
 
     def _broker_lag(self, progress: dict[str, Any]) -> int | None:

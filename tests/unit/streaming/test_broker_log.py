@@ -98,7 +98,8 @@ def test_only_the_embedded_stack_trims_and_it_can_be_turned_off(tmp_path: Any) -
     embedded = background_trimmer_for(load_settings(home=tmp_path, broker_storage_port=4999))
     assert embedded is not None
     assert embedded.trimmer.endpoint == "http://127.0.0.1:4999"
-    assert embedded.trimmer.keep == timedelta(seconds=60)
+    assert embedded.trimmer.keep == timedelta(seconds=10)
+    assert embedded.interval == 5
     embedded.close()
     assert background_trimmer_for(load_settings(home=tmp_path, broker_trim_landed_after_seconds=0)) is None
     assert background_trimmer_for(load_settings(home=tmp_path, profile="distributed")) is None

@@ -173,3 +173,12 @@ def test_a_restarted_driver_without_a_first_commit_is_stalled_when_its_predecess
     )
     time.sleep(1.1)
     assert supervisor.check().token == 3
+
+
+def test_the_status_line_shows_the_drivers_trims_of_the_broker_log() -> None:
+    from eventlake.streaming.supervisor import DriverStatus
+
+    trims = {"batches_deleted": 1234, "batches_kept": 56}
+    trimming = DriverStatus("ensure", True, 42, 3, "healthy", 1000.0, 0, 1.5, broker_log=trims)
+    assert "broker_log_deleted=1234 batches/kept=56" in trimming.line()
+    assert "broker_log" not in DriverStatus("ensure", True, 42, 3, "healthy").line()
