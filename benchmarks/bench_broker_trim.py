@@ -86,10 +86,9 @@ def main() -> None:
                     producer.produce(topic, value=b"x" * 200)
                 producer.flush(30)
                 produced += 1
-            stored = {name: trimmer.batches(topic, 0) for name, topic in TOPICS.items()}
-            landed_end = (
-                stored["trimmed"][-args.keep_batches].base_offset if len(stored["trimmed"]) > args.keep_batches else 0
-            )
+            # As if the stream had landed all but the last --keep-batches batches of the trimmed topic.
+            trimmed_log = trimmer.batches(TOPICS["trimmed"], 0)
+            landed_end = trimmed_log[-args.keep_batches].base_offset if len(trimmed_log) > args.keep_batches else 0
             trim = trimmer.trim({TOPICS["trimmed"]: {"0": landed_end}}, now=datetime.now(UTC) + timedelta(seconds=1))
             kept = {name: len(trimmer.batches(topic, 0)) for name, topic in TOPICS.items()}
             latency = {

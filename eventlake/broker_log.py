@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from eventlake.stack.object_server import S3_NS
+
 if TYPE_CHECKING:
     import httpx
 
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: The cluster id Tansu files its log under (in the bucket :data:`~eventlake.stack.services.BROKER_BUCKET`).
 TANSU_CLUSTER = "tansu_cluster"
-_S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_S3 = "{" + S3_NS + "}"
 #: Seconds between the stream's trims at least (each lists every partition once).
 TRIM_INTERVAL_SECONDS = 5.0
 #: Keys per DeleteObjects request (S3's limit).

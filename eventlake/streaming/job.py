@@ -192,7 +192,7 @@ class StreamRunner:
         if last is not None:
             progress = json.loads(last.json) if hasattr(last, "json") else dict(last)
             source = (progress.get("sources") or [{}])[0]
-            end = landed_offsets(progress)
+            end = _offsets(source.get("endOffset"))
             latest = _offsets(source.get("latestOffset")) or end
             lag = {
                 topic: {p: max(0, latest.get(topic, {}).get(p, o) - o) for p, o in parts.items()}
@@ -214,8 +214,11 @@ class StreamRunner:
             )
         return doc
 
-    def publish(self) -> None:
-        write_json_atomic(self.paths.progress, self.progress())
+    def publish(self) -> dict[str, Any]:
+        """Write the progress document; returns it."""
+        doc = self.progress()
+        write_json_atomic(self.paths.progress, doc)
+        return doc
 
     def run_until_stopped(self, *, poll_seconds: float = 0.25) -> None:
         """Publish progress after every batch (and as a heartbeat) until the query ends or a stop is asked."""
@@ -228,10 +231,11 @@ class StreamRunner:
             current = query.lastProgress
             batch_id = current["batchId"] if current is not None else None
             if batch_id != last_id or time.monotonic() - last_publish > HEARTBEAT_SECONDS:
-                self.publish()
+                published = self.publish()
                 last_id, last_publish = batch_id, time.monotonic()
-                if self.trimmer is not None and current is not None:
-                    self.trimmer.offer(landed_offsets(current))
+                if self.trimmer is not None and published.get("offsets"):
+                    # The last micro-batch's end offsets: landed (Spark reports progress after the commit).
+                    self.trimmer.offer(published["offsets"])
             if stop_requested(self.paths):
                 self._stop_gracefully(query)
         self.publish()
@@ -245,12 +249,6 @@ class StreamRunner:
         while query.status["isTriggerActive"] and time.monotonic() < deadline:
             time.sleep(0.05)
         query.stop()
-
-
-def landed_offsets(progress: Any) -> dict[str, dict[str, int]]:
-    """The end offsets of a progress report's micro-batch: landed, as Spark reports progress after the commit."""
-    document = json.loads(progress.json) if hasattr(progress, "json") else dict(progress)
-    return _offsets((document.get("sources") or [{}])[0].get("endOffset"))
 
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:
