@@ -6,13 +6,21 @@ through Spark SQL (``spark_jobs/create_tables.py``), which is what Trino and Spa
 Publishing a curated version is ONE metastore call: ``alter_partition`` (new location of an
 existing partition) or ``add_partition`` (a new one); ``publish_all`` publishes the partitions of a
 compaction run with one ``alter_partitions`` and one ``add_partitions`` call per table.
+
+Every change of partitions made here (publish, add, drop) then sets the database parameter
+:data:`PARTITIONS_CHANGED` anew, so a reader that keeps the locations it read (the embedded engine,
+:class:`eventlake.analytics.engines.MetastoreLocations`) learns whether they still hold with one
+``get_database`` call instead of one lookup per table.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -23,6 +31,12 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from eventlake.settings import EventlakeSettings
+
+log = logging.getLogger(__name__)
+
+#: Database parameter set to a new value (``<UTC time> <random>``) after every change of partitions this
+#: client makes; readers that cache partition locations compare it (see the module docstring).
+PARTITIONS_CHANGED = "eventlake.partitions_changed"
 
 _MAX_PARTITIONS = -1  # thrift's "all"
 _NAMES_PER_CALL = 500  # partitions fetched by name per call
@@ -56,6 +70,27 @@ class MetastoreClient:
 
     def table_location(self, table: str) -> str:
         return str(self._client.get_table(self.database, table).sd.location)
+
+    def partitions_token(self) -> str:
+        """The database's :data:`PARTITIONS_CHANGED` value ("" before the first change): one metastore call."""
+        parameters = self._client.get_database(self.database).parameters or {}
+        return str(parameters.get(PARTITIONS_CHANGED, ""))
+
+    def _partitions_changed(self) -> None:
+        """Give :data:`PARTITIONS_CHANGED` a new value, after partitions changed.
+
+        A failure is logged, not raised: the change itself is done, and readers' cached locations expire
+        on their own (``query_metastore_cache_seconds``, below the superseded versions' grace).
+        """
+        from thrift.Thrift import TException
+
+        token = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} {uuid.uuid4().hex[:12]}"
+        try:
+            database = self._client.get_database(self.database)
+            database.parameters = {**(database.parameters or {}), PARTITIONS_CHANGED: token}
+            self._client.alter_database(self.database, database)
+        except TException as error:
+            log.warning("could not set %s on database %s: %s", PARTITIONS_CHANGED, self.database, error)
 
     def partition_locations(
         self, table: str, *, event_dates: Callable[[str], bool] | None = None
@@ -130,6 +165,8 @@ class MetastoreClient:
                 added.append(values)
             except AlreadyExistsException:
                 continue  # registered by a concurrent run in between: same directory, nothing to do
+        if added:
+            self._partitions_changed()
         return added
 
     def partition_location(self, table: str, hour: HourPartition) -> str | None:
@@ -141,7 +178,7 @@ class MetastoreClient:
             return None
 
     def publish(self, table: str, hour: HourPartition, location: str) -> None:
-        """Point a partition at ``location`` in one metastore call (alter, or add when new)."""
+        """Point a partition at ``location`` in one metastore call (alter, or add when new), then mark the change."""
         from pymetastore.hive_metastore.ttypes import AlreadyExistsException, NoSuchObjectException
 
         try:
@@ -151,12 +188,14 @@ class MetastoreClient:
             new_partition = self._new_partition(table, table_sd, _values(hour), location)
             try:
                 self._client.add_partition(new_partition)
+                self._partitions_changed()
                 return
             except AlreadyExistsException:
                 # Added by someone else between the two calls: fall through to an alter.
                 partition = self._client.get_partition(self.database, table, _values(hour))
         partition.sd.location = location
         self._client.alter_partition(self.database, table, partition)
+        self._partitions_changed()
 
     def publish_all(self, table: str, locations: Mapping[HourPartition, str]) -> None:
         """Point every given partition at its location: one ``add_partitions`` call for the new ones, one
@@ -181,6 +220,7 @@ class MetastoreClient:
             for hour, partition in existing.items():
                 partition.sd.location = locations[hour]
             self._client.alter_partitions(self.database, table, list(existing.values()))
+        self._partitions_changed()
 
     def _new_partition(self, table: str, table_sd: Any, values: list[str], location: str) -> Any:
         """A partition of ``table`` at ``location``, described like the table (columns, format, serde)."""
@@ -194,6 +234,7 @@ class MetastoreClient:
     def drop_partition(self, table: str, hour: HourPartition) -> None:
         """Forget a partition (its files stay; tables are external)."""
         self._client.drop_partition(self.database, table, _values(hour), False)
+        self._partitions_changed()
 
 
 @contextmanager

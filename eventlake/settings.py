@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, computed_field
+from pydantic import Field, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +121,13 @@ class EventlakeSettings(BaseSettings):
 
     # --- query engine and reports ----------------------------------------------------------------
     query_engine: Literal["duckdb", "trino"] = Field("duckdb", description="Engine of the analytics SQL.")
+    query_metastore_cache_seconds: float = Field(
+        60,
+        ge=0,
+        description="Embedded engine: how long partition locations read from the metastore are reused while its "
+        "change token (set by every publish) is unchanged; one metastore call per question instead of one per "
+        "table. Below the superseded versions' grace. 0: ask every time.",
+    )
     trino_host: str = Field("127.0.0.1", description="Trino coordinator host.")
     trino_port: int = Field(8085, description="Trino coordinator port.")
     trino_user: str = Field("eventlake", description="Trino user.")
@@ -199,6 +206,16 @@ class EventlakeSettings(BaseSettings):
     market_coins: str = Field("bitcoin,ethereum,solana", description="Comma-separated coin ids to poll.")
 
     # ---------------------------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _cache_within_version_grace(self) -> EventlakeSettings:
+        # A cached location must not outlive its version's files (deleted once superseded this long).
+        if self.query_metastore_cache_seconds >= self.compaction_version_grace_minutes * 60:
+            raise ValueError(
+                f"query_metastore_cache_seconds ({self.query_metastore_cache_seconds:g}) must be below "
+                f"compaction_version_grace_minutes ({self.compaction_version_grace_minutes} min)"
+            )
+        return self
+
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def lake_uri(self) -> str:

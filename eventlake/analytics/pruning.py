@@ -25,13 +25,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from eventlake.analytics.sqltext import parse
+from eventlake.analytics.sqltext import shared_tree
 from eventlake.lake import ALL_PARTITIONS, PARTITION_DATE, PARTITION_HOUR, PartitionBounds
 
 
 def partition_bounds(sql: str, parameters: Mapping[str, Any]) -> dict[str, PartitionBounds]:
     """The partition bounds of every table or view a question reads (CTE names excluded)."""
-    tree = parse(sql)
+    tree = shared_tree(sql)
     ctes = {cte.alias_or_name: cte for cte in tree.find_all(exp.CTE)}
     references: dict[str, list[exp.Table]] = {}
     for table in tree.find_all(exp.Table):

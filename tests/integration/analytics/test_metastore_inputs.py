@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from analytics_helpers import create_lake_tables, run_in_spark
 
-from eventlake.analytics.engines import DuckDBEngine
+from eventlake.analytics.engines import DuckDBEngine, MetastoreLocations, clear_location_cache
 from eventlake.analytics.inputs import register_quarantine_partitions
 from eventlake.analytics.intervals import ReportInterval
 from eventlake.analytics.questions import question_by_name, questions_for
@@ -235,3 +235,42 @@ def test_partitions_within_bounds_are_fetched_from_the_metastore(lake_settings) 
         # (Other tests of the module publish later days of this table.)
         assert within(PartitionBounds("2026-10-06", "2026-10-31")) == {hours[4]}
         assert within(PartitionBounds()) >= set(hours)
+
+
+def test_every_publish_moves_the_change_token_and_an_engine_asked_again_reads_the_new_version(lake_settings) -> None:
+    """The embedded engine's location cache against the real metastore: a repeated question costs one
+    ``get_database`` call, and a publish (one partition, or a table's run) is seen by the next question."""
+    from eventlake.metastore import connect
+
+    settings = lake_settings
+    et = EVENT_TYPES[1]
+    hour = HourPartition("2026-09-01", 7)
+    curated = Path(Lake.from_settings(settings).curated)
+    rng = np.random.default_rng(8)
+    sql = f"select count(*) as n from {et.table} where event_date = :day and event_hour = {hour.event_hour}"
+
+    def count_and_lookups() -> tuple[int, int]:
+        locations = MetastoreLocations(settings)
+        engine = DuckDBEngine(locations, on_close=locations.close)
+        try:
+            counted = engine.run(sql, {"day": hour.event_date}).column("n")[0].as_py()
+        finally:
+            engine.close()
+        return counted, locations.lookups
+
+    clear_location_cache()
+    with connect(settings) as client:
+        before = client.partitions_token()
+        client.publish(
+            et.table, hour, write_curated_partition(curated, et, hour, synthetic_events(et, hour, 5, rng)).location
+        )
+        first = client.partitions_token()
+    assert first != before, "publish sets a new token"
+    assert count_and_lookups() == (5, 1)
+    assert count_and_lookups() == (5, 0), "asked again: the cached location, after one token check"
+
+    with connect(settings) as client:
+        version = write_curated_partition(curated, et, hour, synthetic_events(et, hour, 8, rng), version="2")
+        client.publish_all(et.table, {hour: version.location})
+        assert client.partitions_token() not in (before, first), "publish_all sets a new token"
+    assert count_and_lookups() == (8, 1), "the next question reads the new version"
