@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 PYTEST_ARGS ?=
+export SQL
 
 # This machine sets PYTHONDONTWRITEBYTECODE=1: every Python process (and every Spark Python worker)
 # would recompile pandas, pyarrow and pyspark on import, ~3 s each. Byte-compile once, use always.
 unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs test test-e2e test-unit test-integration test-faults lint format bench lock clean
+.PHONY: help venv up down status query logs test test-e2e test-unit test-integration test-faults lint format bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +38,9 @@ down: $(STAMP) ## stop every process the stack started
 
 status: $(STAMP) ## state and health of every service
 	@$(PY) -m eventlake.stack status
+
+query: $(STAMP) ## ad-hoc SQL over the lake tables: make query SQL="select ..." (no SQL: a console)
+	@$(PY) -m eventlake.analytics.query $(QUERY_ARGS) $${SQL:+"$$SQL"}
 
 logs: $(STAMP) ## last lines of every service's log (make logs SERVICE=broker for one)
 	@$(PY) -m eventlake.stack logs $(SERVICE)

@@ -64,6 +64,8 @@ def statement_parameters(sql: str, given: Mapping[str, Any]) -> dict[str, Any]:
 
 def answer(engine: QueryEngine, sql: str, given: Mapping[str, Any]) -> pa.Table:
     """Run one statement; engine and SQL errors become a QueryError with the engine's message."""
+    from thrift.transport.TTransport import TTransportException
+
     text = sql.strip().rstrip(";").strip()
     if not text:
         raise QueryError("empty statement")
@@ -76,6 +78,8 @@ def answer(engine: QueryEngine, sql: str, given: Mapping[str, Any]) -> pa.Table:
         return engine.run(text, parameters)
     except KeyError as error:  # the engine's "unknown table"
         raise QueryError(str(error.args[0]) if error.args else str(error)) from None
+    except (TTransportException, OSError, EOFError) as error:
+        raise QueryError(f"the metastore is not answering: {_first_line(error)} (is the stack up? make up)") from None
     except Exception as error:
         raise QueryError(f"{type(error).__name__}: {_first_line(error)}") from None
 

@@ -109,3 +109,20 @@ def test_main_answers_from_the_settings_engine(monkeypatch, engine, lake, capsys
     assert len(capsys.readouterr().out.splitlines()) == len(expected_by_hour(lake)) + 1
     with pytest.raises(SystemExit):
         query.main(["select 1", "--param", "no-equals-sign"])
+
+
+def test_a_metastore_that_does_not_answer_is_one_line_with_a_hint(tmp_path) -> None:
+    from eventlake.analytics.engines import DuckDBEngine, MetastoreLocations
+    from eventlake.settings import load_settings
+    from eventlake.stack.testing import free_ports
+
+    settings = load_settings(home=tmp_path, metastore_uri=f"thrift://127.0.0.1:{free_ports(1)[0]}")
+    locations = MetastoreLocations(settings)
+    engine = DuckDBEngine(locations, on_close=locations.close)
+    try:
+        status, out, err = run(engine, [f"select count(*) from {PURCHASES}"])
+    finally:
+        engine.close()
+    assert (status, out) == (2, "")
+    assert err.startswith("error: the metastore is not answering: ")
+    assert err.rstrip().endswith("(is the stack up? make up)")
