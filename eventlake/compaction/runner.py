@@ -407,6 +407,7 @@ def publish_table(
             lake.move(info.path, f"{version_path}/part-{n:05d}.parquet")
         lake.fs.create_dir(version_path, recursive=True)
     hook("moved")
+    clock.lap(f"move of {len(staged.tasks)} partitions' files into their versions")
 
     results, locations = [], {}
     for task in staged.tasks:
@@ -452,11 +453,13 @@ def publish_table(
         results.append(partition)
         locations[task.hour] = partition.location
     hook("manifest_written")
+    clock.lap(f"validation and manifests of {len(results)} versions")
     client.publish_all(et.table, locations)
     hook("published")
+    clock.lap(f"metastore publish of {len(results)} partitions")
     lake.delete_dir(staged.staging)
     lake.remove_empty_dirs(f"{lake.table_path(et.table)}/_staging", lake.table_path(et.table))
-    clock.lap(f"publish of {len(results)} partitions")
+    clock.lap("clean-up of the staging directory")
     return results
 
 
