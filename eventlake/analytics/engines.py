@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack, closing
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from eventlake.settings import EventlakeSettings
 
 log = logging.getLogger(__name__)
+
+_Key = TypeVar("_Key")
+_Item = TypeVar("_Item")
 
 
 #: (table name, partition bounds) -> locations of its partitions (a curated ``v=<version>`` or a
@@ -155,7 +158,7 @@ class MetastoreLocations:
         if self._client is None:
             pooled = _CONNECTIONS.take(self._pool_key) if reuse else None
             self._reused = pooled is not None
-            self._connection, self._client = pooled or _CONNECTIONS.open(self.settings)
+            self._connection, self._client = pooled or _open_connection(self.settings)
         return self._client
 
     def _lookup(self, client: MetastoreClient, table: str, bounds: PartitionBounds) -> list[str]:
@@ -185,59 +188,65 @@ class MetastoreLocations:
             if discard:
                 self._connection.close()
             else:
-                _CONNECTIONS.give_back(self._pool_key, self._connection, self._client)
+                _CONNECTIONS.give_back(self._pool_key, (self._connection, self._client))
         self._connection = self._client = None
         self._cache = None
 
 
-class _ConnectionPool:
-    """Idle metastore connections of this process, per (URI, database), for the next engine.
+class _IdlePool(Generic[_Key, _Item]):
+    """What engines leave behind for the next one in this process (metastore connections, DuckDB sessions).
 
-    The first call on a new connection costs the embedded metastore 40-140 ms (its per-connection
-    set-up; measured 2026-12-03), a call on a connection that has answered before 4-8 ms. A forked child
-    starts with an empty pool (the parent's sockets are not its to use).
+    At most ``keep`` idle items per key; the rest are closed. A forked child starts with an empty pool
+    (what the parent holds is not the child's to use).
     """
 
-    def __init__(self, keep: int = 2) -> None:
+    def __init__(self, close: Callable[[_Item], None], *, keep: int) -> None:
+        self._close = close
         self.keep = keep
-        self._idle: dict[tuple[str, str], list[tuple[ExitStack, MetastoreClient]]] = {}
+        self._idle: dict[_Key, list[_Item]] = {}
         self._lock = threading.Lock()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget)
+        atexit.register(self.close_all)
 
-    def open(self, settings: EventlakeSettings) -> tuple[ExitStack, MetastoreClient]:
-        from eventlake.metastore import connect
-
-        stack = ExitStack()
-        return stack, stack.enter_context(connect(settings))
-
-    def take(self, key: tuple[str, str]) -> tuple[ExitStack, MetastoreClient] | None:
+    def take(self, key: _Key) -> _Item | None:
         with self._lock:
             idle = self._idle.get(key)
             return idle.pop() if idle else None
 
-    def give_back(self, key: tuple[str, str], stack: ExitStack, client: MetastoreClient) -> None:
+    def give_back(self, key: _Key, item: _Item) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if len(idle) < self.keep:
-                idle.append((stack, client))
+                idle.append(item)
                 return
-        stack.close()
+        self._close(item)
 
     def close_all(self) -> None:
         with self._lock:
-            idle = [connection for connections in self._idle.values() for connection in connections]
+            idle = [item for items in self._idle.values() for item in items]
             self._idle.clear()
-        for stack, _ in idle:
-            stack.close()
+        for item in idle:
+            self._close(item)
 
     def _forget(self) -> None:
         self._lock = threading.Lock()
         self._idle = {}
 
 
-_CONNECTIONS = _ConnectionPool()
-atexit.register(_CONNECTIONS.close_all)
+#: Metastore connections per (URI, database). The first call on a new connection costs the embedded
+#: metastore 40-140 ms (its per-connection set-up; measured 2026-12-03), one on a connection that has
+#: answered before 4-8 ms.
+_CONNECTIONS: _IdlePool[tuple[str, str], tuple[ExitStack, MetastoreClient]] = _IdlePool(
+    lambda connection: connection[0].close(), keep=2
+)
+
+
+def _open_connection(settings: EventlakeSettings) -> tuple[ExitStack, MetastoreClient]:
+    from eventlake.metastore import connect
+
+    stack = ExitStack()
+    return stack, stack.enter_context(connect(settings))
 
 
 def metastore_locations(settings: EventlakeSettings) -> MetastoreLocations:
@@ -268,47 +277,17 @@ class _Session:
         self.views: dict[str, tuple[Any, ...]] = {}
 
 
-class _SessionPool:
-    """Idle DuckDB sessions for the next engine: a question asked again finds its views made.
-
-    Creating a table's view binds its files (~2 ms a table), so a question over all 16 event tables
-    spends ~40 ms on views before it runs; an engine that takes a session whose views are over the same
-    files skips that. A forked child starts with an empty pool.
-    """
-
-    def __init__(self, keep: int = 4) -> None:
-        self.keep = keep
-        self._idle: list[_Session] = []
-        self._lock = threading.Lock()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._forget)
-
-    def take(self) -> _Session:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return _Session()
-
-    def give_back(self, session: _Session) -> None:
-        with self._lock:
-            if len(self._idle) < self.keep:
-                self._idle.append(session)
-                return
-        session.con.close()
-
-    def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._idle = []
-
-
-_SESSIONS = _SessionPool()
+#: Idle DuckDB sessions, for the next engine: a question asked again finds its views made. Creating a
+#: table's view binds its files (~2 ms a table), so a question over all 16 event tables spends ~40 ms on
+#: views before it runs; an engine whose session has views over the same files skips that.
+_SESSIONS: _IdlePool[None, _Session] = _IdlePool(lambda session: session.con.close(), keep=4)
 
 
 class DuckDBEngine:
     """Embedded engine: DuckDB over the lake's Parquet, one connection per engine with its own (temporary) views.
 
     The connections share the process's in-memory database, and so its settings (``threads``). A closed
-    engine's connection, with its views, goes back to a pool for the next engine (see :class:`_SessionPool`);
+    engine's connection, with its views, goes back to a pool for the next engine (``_SESSIONS``);
     a view is used only if it reads exactly the files the new engine's partitions hold.
     """
 
@@ -320,7 +299,7 @@ class DuckDBEngine:
         """``on_close`` releases what the provider holds (the metastore connection), when the engine closes."""
         self._locations = locations
         self._on_close = on_close
-        self._session: _Session | None = _SESSIONS.take()
+        self._session: _Session | None = _SESSIONS.take(None) or _Session()
         self._con = self._session.con
         if threads:
             self._con.execute(f"set threads = {int(threads)}")
@@ -351,7 +330,7 @@ class DuckDBEngine:
     def close(self) -> None:
         with self._lock:
             if self._session is not None:
-                _SESSIONS.give_back(self._session)
+                _SESSIONS.give_back(None, self._session)
                 self._session = None
         if self._on_close is not None:
             self._on_close()

@@ -3,7 +3,8 @@
     python -m eventlake.analytics.query "select event_hour, count(*) as n from game_item_purchased
         where event_date = '2026-11-24' group by 1 order by 1"
     python -m eventlake.analytics.query --file sql/game_purchases_by_item.sql --interval 2026-11-24
-    python -m eventlake.analytics.query          # a console: statements end with ';', \\q or Ctrl-D quits
+    python -m eventlake.analytics.query          # a console: statements end with ';', \\q or Ctrl-D quits;
+                                                 # \\dt lists the tables and views, \\d NAME a table's columns
     make query SQL="select ..."                  # the same, `make query` for the console
 
 The tables are the catalog's (one per event type, and the quarantine) and the derived views of
@@ -84,6 +85,41 @@ def answer(engine: QueryEngine, sql: str, given: Mapping[str, Any]) -> pa.Table:
         raise QueryError(f"{type(error).__name__}: {_first_line(error)}") from None
 
 
+def describe(name: str | None = None) -> pa.Table:
+    """``\\dt``: the tables and views there are; ``\\d NAME``: a table's or view's columns."""
+    from eventlake.analytics.views import derived_views
+    from eventlake.catalog.derive import lake_tables
+
+    tables, views = {t.name: t for t in lake_tables()}, derived_views()
+    if name is None:
+        return pa.Table.from_pylist(
+            [{"name": t.name, "kind": "table", "description": t.description} for t in tables.values()]
+            + [{"name": v.name, "kind": "view", "description": v.description} for v in views.values()]
+        )
+    if name in tables:
+        table = tables[name]
+        return pa.Table.from_pylist(
+            [
+                {"column": column, "type": kind, "partition": partition, "description": description}
+                for partition, columns in ((False, table.columns), (True, table.partitions))
+                for column, kind, description in columns
+            ]
+        )
+    if name in views:
+        return pa.Table.from_pylist([{"column": column, "view": name} for column in views[name].columns])
+    raise QueryError(f"unknown table {name!r} (\\dt lists them)")
+
+
+def meta_command(text: str) -> pa.Table:
+    """A console's backslash command: ``\\dt``, ``\\d NAME``."""
+    command, _, argument = text.strip().rstrip(";").partition(" ")
+    if command == "\\dt" and not argument.strip():
+        return describe()
+    if command == "\\d":
+        return describe(argument.strip() or None)
+    raise QueryError(f"unknown command '{command}': \\dt lists the tables, \\d NAME describes one, \\q quits")
+
+
 def write_result(table: pa.Table, fmt: str, out: IO[str], *, max_rows: int) -> None:
     """The result as a box table (DuckDB's rendering), CSV with a header, or JSON lines."""
     if fmt == "json":
@@ -110,6 +146,9 @@ def statements(lines: Iterator[str]) -> Iterator[str]:
     for line in lines:
         if not pending and line.strip() in ("\\q", "quit", "exit"):
             return
+        if not pending and line.strip().startswith("\\"):
+            yield line.strip()  # a command: one line, no ';'
+            continue
         pending.append(line)
         if line.rstrip().endswith(";"):
             yield "\n".join(pending)
@@ -152,7 +191,7 @@ def run_statements(
     for sql in sqls:
         started = time.perf_counter()
         try:
-            table = answer(engine, sql, given)
+            table = meta_command(sql) if sql.lstrip().startswith("\\") else answer(engine, sql, given)
         except QueryError as error:
             err.write(f"error: {error}\n")
             status = 2
@@ -209,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if interactive:
             sys.stderr.write(
                 f"eventlake query console ({engine.name}, database {settings.hive_database}): "
-                "statements end with ';', \\q quits\n"
+                "statements end with ';', \\dt lists the tables, \\d NAME describes one, \\q quits\n"
             )
         return run_statements(
             engine,

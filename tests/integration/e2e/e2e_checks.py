@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -200,3 +203,29 @@ def check_purchase_report(settings: EventlakeSettings, hours: list[HourPartition
         table = pq.read_table(pa.BufferReader(result)).to_pylist()
         got = {(row["item"], row["item_kind"]): (int(row["purchases"]), Decimal(str(row["revenue"]))) for row in table}
         assert got == expected, f"purchases report for {hour.path} differs from the accepted events"
+
+
+def check_query_cli(settings: EventlakeSettings, hours: list[HourPartition], events: Iterable[Any]) -> None:
+    """The ad-hoc query CLI, run as a user runs it, counts each type's curated events as acknowledged;
+    fed the same question twice on stdin (a console), it gives the same answer twice."""
+    expected = dict(Counter(event["event_type"] for event in events))
+    sql = (
+        "select event_type, count(*) as n from curated_events "
+        "where event_date between :first_date and :last_date group by 1 order by 1"
+    )
+    command = [
+        sys.executable,
+        *("-m", "eventlake.analytics.query", "--format", "json"),
+        *("--param", f"first_date={hours[0].event_date}", "--param", f"last_date={hours[-1].event_date}"),
+    ]
+    env = {**os.environ, **settings.as_env()}
+    done = subprocess.run(
+        command, input=f"{sql};\n{sql};\n", env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == 2 * len(expected), done.stdout
+    first, again = answers[: len(expected)], answers[len(expected) :]
+    assert {row["event_type"]: row["n"] for row in first} == expected
+    assert again == first
+    assert done.stderr.count(f"({len(expected)} rows in ") == 2, done.stderr

@@ -21,6 +21,7 @@ from e2e_checks import (
     assert_each_offset_landed_once,
     bootstrap,
     check_purchase_report,
+    check_query_cli,
     event_window,
     leave_stack_idle,
     produce_raw_malformed,
@@ -128,5 +129,7 @@ def check_conservation(
         run_dag(client, "run_analytics_hourly", data_interval=(hour.start, hour.end), logical_date=hour.start)
     lap("analytics")
     check_purchase_report(settings, hours, distinct.values())
+    # Ad-hoc SQL over the same tables, as a user types it.
+    check_query_cli(settings, hours, distinct.values())
 
     print(f"end to end: {summary.accepted} acknowledged events, {len(distinct)} distinct; timings {timings}")

@@ -126,3 +126,22 @@ def test_a_metastore_that_does_not_answer_is_one_line_with_a_hint(tmp_path) -> N
     assert (status, out) == (2, "")
     assert err.startswith("error: the metastore is not answering: ")
     assert err.rstrip().endswith("(is the stack up? make up)")
+
+
+def test_console_commands_list_the_tables_and_describe_one(engine) -> None:
+    from eventlake.catalog.derive import lake_tables
+
+    lines = iter(["\\dt", "\\d game_item_purchased", "\\d curated_events", "\\d nothing", "\\x", "select 1 as one;"])
+    status, out, err = run(engine, statements(lines), fmt="json", keep_going=True)
+    answers = [json.loads(line) for line in out.splitlines()]
+    listed = {row["name"]: row["kind"] for row in answers if "kind" in row}
+    assert listed == {**{t.name: "table" for t in lake_tables()}, "curated_events": "view"}
+    purchased = {row["column"]: row["partition"] for row in answers if "partition" in row}
+    assert purchased["event_id"] is False
+    assert purchased["event_date"] is True
+    assert "price" in purchased
+    assert {row["column"] for row in answers if row.get("view") == "curated_events"} >= {"event_id", "user_id"}
+    assert answers[-1] == {"one": 1}
+    assert status == 2
+    assert "error: unknown table 'nothing'" in err
+    assert "error: unknown command '\\x'" in err

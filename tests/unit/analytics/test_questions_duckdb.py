@@ -366,3 +366,27 @@ def test_account_retention_counts_an_opening_only_if_a_closing_follows_it(tmp_pa
             "opened_then_closed": 3,
         }
     ]
+
+
+def test_an_engine_after_a_closed_one_reuses_its_views_only_over_the_same_files(lake: FixtureLake) -> None:
+    """A closed engine's DuckDB session goes back to a pool with its views; the next engine must still read
+    exactly the files its own locations give: a view over other files (another version) is made anew."""
+    from eventlake.analytics import engines
+
+    table = "game_item_purchased"
+    sql = f"select count(*) as n from {table}"
+    published = lake.locations[table]
+    # The superseded version "0" of every hour (5 rows each), next to the published "1".
+    superseded = [location.replace("/v%3D1", "/v%3D0") for location in published]
+    assert superseded != published
+    answers = []
+    for locations in (published, published, superseded, published):
+        engine = DuckDBEngine(lambda name, bounds, chosen=locations: chosen if name == table else [])
+        try:
+            answers.append(engine.run(sql, {}).column("n")[0].as_py())
+            session = engine._session
+        finally:
+            engine.close()
+        assert engines._SESSIONS.take(None) is session, "the closed engine's session is the idle one"
+        engines._SESSIONS.give_back(None, session)
+    assert answers == [len(lake.rows[table]), len(lake.rows[table]), 5 * len(published), len(lake.rows[table])]
