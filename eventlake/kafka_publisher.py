@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -311,7 +312,10 @@ class BulkRoutingPublisher:
         return ok, reason if ok else f"bulk publisher: {reason}"
 
     def close(self, timeout: float = 10.0) -> int:
-        return self.single.close(timeout) + self.bulk.close(timeout)
+        """Flush both publishers at once, so a shutdown waits for one ``timeout`` at most, not two."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlake-bulk-close") as pool:
+            bulk = pool.submit(self.bulk.close, timeout)
+            return self.single.close(timeout) + bulk.result()
 
 
 class MemoryPublisher:

@@ -167,6 +167,23 @@ def test_the_routing_publisher_is_ready_only_when_both_are_and_says_which_is_not
     routing.publish([MESSAGE], timeout=1.0)  # single events still go through
 
 
+def test_the_routing_publisher_flushes_both_publishers_at_once_on_close() -> None:
+    """Each close waits for the other to have started: one after the other, the barrier would break."""
+    both_flushing = threading.Barrier(2, timeout=5)
+
+    class Flushing(MemoryPublisher):
+        def __init__(self, undelivered: int) -> None:
+            super().__init__()
+            self.undelivered = undelivered
+
+        def close(self, timeout: float) -> int:
+            both_flushing.wait()
+            return self.undelivered
+
+    routing = BulkRoutingPublisher(Flushing(1), Flushing(2), bulk_from_messages=3)
+    assert routing.close(timeout=1.0) == 3
+
+
 def test_the_producer_api_gets_a_lingering_bulk_producer_unless_it_is_turned_off(publisher: Any) -> None:
     from eventlake.settings import load_settings
 
