@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 Action = Literal["ensure", "start", "stop", "restart"]
 ACTIONS: tuple[str, ...] = ("ensure", "start", "stop", "restart")
-#: A driver that lived at least this long resets the backoff.
+#: A driver that lived at least this long resets the backoff (as does one that committed a batch).
 STABLE_SECONDS = 600
 LOCK_WAIT_SECONDS = 120.0
 STOP_WAIT_SECONDS = 90.0
@@ -226,8 +226,11 @@ class StreamSupervisor:
         progress = self._progress(state)
         if progress is not None and progress.get("offsets"):
             state = {**state, "last_offsets": progress["offsets"]}  # where its successor resumes (about)
-        failures = 0 if lived >= STABLE_SECONDS else state.get("failures", 0) + 1
-        # The first death restarts at once; repeated quick deaths back off exponentially.
+        # A driver that committed a batch of its own made progress: its death (a kill, the machine) is not a
+        # crash loop, and its successor starts at once. Only deaths without progress count as failures.
+        progressed = progress is not None and bool(progress.get("last_commit_at"))
+        failures = 0 if lived >= STABLE_SECONDS or progressed else state.get("failures", 0) + 1
+        # The first failure restarts at once; repeated ones back off exponentially.
         delay = 0 if failures <= 1 else self.settings.stream_restart_backoff_seconds * 2 ** min(failures - 2, 6)
         state = {
             **state,
