@@ -13,7 +13,8 @@ The tables are the catalog's (one per event type, and the quarantine) and the de
 embedded engine (DuckDB) reads the partitions the metastore publishes, nothing half-written; in a
 console it keeps the locations it read while the metastore's change token holds, so asking again
 costs one metastore call. Each answer is followed by its row count and time (on stderr); errors are
-one line, and a console goes on after them.
+one line, and a console goes on after them. Only queries are answered: the console reads the lake,
+it never changes it (no DDL, no ``insert``, no ``copy``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from eventlake.analytics.engines import QueryEngine, engine_from_settings
 from eventlake.analytics.intervals import ReportInterval
@@ -71,9 +73,11 @@ def answer(engine: QueryEngine, sql: str, given: Mapping[str, Any]) -> pa.Table:
     if not text:
         raise QueryError("empty statement")
     try:
-        parse(text)
+        tree = parse(text)
     except Exception as error:
         raise QueryError(f"not one SQL statement: {_first_line(error)}") from None
+    if not isinstance(tree, exp.Query):
+        raise QueryError(f"only queries are answered here (select, with ... select), not {type(tree).__name__.lower()}")
     parameters = statement_parameters(text, given)
     try:
         return engine.run(text, parameters)

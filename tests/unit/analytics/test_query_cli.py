@@ -72,6 +72,8 @@ def test_parameters_come_from_the_interval_of_a_day(engine, lake) -> None:
         ("select 1; select 2", "not one SQL statement"),
         (";", "empty statement"),
         (f"select no_such_column from {PURCHASES}", "BinderException"),
+        (f"drop table {PURCHASES}", "only queries are answered here (select, with ... select), not drop"),
+        ("copy (select 1) to '/tmp/eventlake-query-copy.csv'", "only queries are answered here"),
     ],
 )
 def test_a_bad_statement_is_one_clear_line(engine, sql, message) -> None:
