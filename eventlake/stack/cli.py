@@ -9,7 +9,6 @@ import argparse
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import psutil
 
 from eventlake.settings import EventlakeSettings, load_settings
 from eventlake.stack import health
+from eventlake.stack.launch import kill_processes
 from eventlake.stack.services import (
     STACK_MARKER,
     Service,
@@ -275,21 +275,6 @@ def _is_ancestor(process: psutil.Process, pid: int) -> bool:
         return any(parent.pid == process.pid for parent in psutil.Process(pid).parents())
     except psutil.Error:
         return False
-
-
-def kill_processes(processes: list[psutil.Process], timeout: float = 15) -> None:
-    for process in processes:
-        try:
-            process.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            continue
-    _, alive = psutil.wait_procs(processes, timeout=timeout)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.Error:
-            continue
-    psutil.wait_procs(alive, timeout=5)
 
 
 def down(settings: EventlakeSettings, *, quiet: bool = False) -> None:

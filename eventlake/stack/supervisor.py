@@ -44,6 +44,8 @@ def write_launch_specs(settings: EventlakeSettings, services: list[Service]) -> 
             "command": service.command,
             "env": {**env, **service.env},
             "directory": str(service.directory or settings.home),
+            # Where the launcher records the program's process group, to stop its leftovers next start.
+            "group_file": str(settings.run_dir / "groups" / f"{service.name}.json"),
         }
         path.write_text(json.dumps(spec, indent=2))
         path.chmod(0o600)

@@ -154,9 +154,14 @@ def kill_producer_worker(settings: EventlakeSettings) -> float:
 
 
 def restart_scheduler(settings: EventlakeSettings, client: AirflowClient) -> float:
-    """kill -9 the scheduler; recovered = supervisord restarted it and it scheduled a supervisor run."""
+    """kill -9 the scheduler; recovered = supervisord restarted it and it scheduled a supervisor run.
+
+    Its LocalExecutor workers, in its process group, outlive it; the restart must stop them (launcher).
+    """
     supervisor = Supervisor(settings)
     old = supervisor.processes()["airflow-scheduler"]["pid"]
+    workers = [p for p in psutil.Process(old).children(recursive=True) if os.getpgid(p.pid) == old]
+    assert workers, "the scheduler runs its LocalExecutor workers in its own process group"
     killed_at = datetime.now(UTC)
     started = time.monotonic()
     os.kill(old, signal.SIGKILL)
@@ -175,6 +180,8 @@ def restart_scheduler(settings: EventlakeSettings, client: AirflowClient) -> flo
         )
 
     wait_for("the scheduler to run the stream supervisor again", scheduling_again, 300, poll=2)
+    left = [p.pid for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"the killed scheduler's workers {left} outlived its restart"
     return time.monotonic() - started
 
 
