@@ -126,14 +126,16 @@ class MetastoreLocations:
 
         try:
             try:
-                return self._locations(self._connected(), table, bounds)
+                found = self._locations(self._connected(), table, bounds)
             except (TTransportException, OSError, EOFError):
                 if not self._reused:
                     raise
                 # An idle connection the metastore dropped meanwhile (a restart): once more on a new one.
                 log.info("metastore connection from the pool was closed; reconnecting")
                 self.close(discard=True)
-                return self._locations(self._connected(reuse=False), table, bounds)
+                found = self._locations(self._connected(reuse=False), table, bounds)
+            self._reused = False  # the connection answered
+            return found
         except NoSuchObjectException:
             log.warning("table %s is not in the metastore yet: read as empty", table)
             return []
@@ -145,7 +147,6 @@ class MetastoreLocations:
         if self.cache_seconds <= 0:
             return self._lookup(client, table, bounds)
         cache = self._cache or self._validated(client)
-        self._reused = False  # the connection answered
         asked_at = time.monotonic()
         hit = cache.entries.get((table, bounds))
         if hit is not None and asked_at - hit[0] <= self.cache_seconds:
@@ -163,9 +164,7 @@ class MetastoreLocations:
 
     def _lookup(self, client: MetastoreClient, table: str, bounds: PartitionBounds) -> list[str]:
         self.lookups += 1
-        found = sorted(client.partitions_within(table, bounds).values())
-        self._reused = False
-        return found
+        return sorted(client.partitions_within(table, bounds).values())
 
     def _validated(self, client: MetastoreClient) -> _LocationCache:
         """The process's cache for this metastore and database, emptied if the change token moved."""
