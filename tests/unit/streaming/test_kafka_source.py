@@ -65,21 +65,39 @@ def test_latest_offset_is_the_end_capped_by_the_read_limit() -> None:
     assert source.latestOffset(start, ReadAllAvailable()) == {"t": {"0": 1_000, "1": 10}}
 
 
-def test_a_growing_partition_is_read_to_its_listed_end_and_a_still_one_probed_once() -> None:
+def test_a_growing_partition_is_read_to_its_listed_end_and_a_still_one_probed() -> None:
     # Tansu: ListOffsets says "base offset of the last batch + 1"; partition 0's last batch holds 40..99.
     probe = FakeProbe({0: 0}, {0: 100}, listed={0: 41})
     source = reader(probe)
     assert source.latestOffset({"t": {"0": 0}}, ReadAllAvailable()) == {"t": {"0": 41}}
     assert probe.probed_from == {}  # the log just grew: no fetch round, the rest of the batch comes next time
-    # Next trigger, same listed end: the producer paused, so the tail is probed (from the batch's first record).
+    # Next trigger, same listed end: the tail is probed from where the stream stands.
     assert source.latestOffset({"t": {"0": 41}}, ReadAllAvailable()) == {"t": {"0": 100}}
     assert probe.probed_from == {("t", 0): 41}
-    probe.probed_from = {}
-    assert source.latestOffset({"t": {"0": 100}}, ReadAllAvailable()) == {"t": {"0": 100}}
-    assert probe.probed_from == {}  # the true end behind that listed end is known
     probe.ends[0], probe.listed[0] = 150, 101  # more data: one batch at 100..149
+    probe.probed_from = {}
     assert source.latestOffset({"t": {"0": 100}}, ReadAllAvailable()) == {"t": {"0": 101}}
-    assert probe.probed_from == {}
+    assert probe.probed_from == {}  # a moving listed end costs no probe
+
+
+def test_records_behind_a_listed_end_that_does_not_move_are_read() -> None:
+    # Tansu after a restart: ListOffsets stays at 1 while the log grows to 2,000 and then 4,000 records.
+    probe = FakeProbe({0: 0}, {0: 2_000}, listed={0: 1})
+    source = reader(probe)
+    assert source.latestOffset({"t": {"0": 0}}, ReadAllAvailable()) == {"t": {"0": 1}}
+    assert source.latestOffset({"t": {"0": 1}}, ReadAllAvailable()) == {"t": {"0": 2_000}}
+    probe.ends[0] = 4_000  # appended; the listed end still says 1
+    assert source.latestOffset({"t": {"0": 2_000}}, ReadAllAvailable()) == {"t": {"0": 4_000}}
+    assert probe.probed_from == {("t", 0): 2_000}  # from where the stream stands, not from the stale end
+    assert source.reportLatestOffset() == {"t": {"0": 4_000}}  # the lag the job reports sees it too
+
+
+def test_a_listed_end_below_the_trimmed_start_is_probed_not_taken_as_empty() -> None:
+    # The broker log trim deleted batches below 47,970; ListOffsets still lists 43,792.
+    probe = FakeProbe({0: 47_970}, {0: 48_039}, listed={0: 43_792})
+    source = reader(probe)
+    assert source.latestOffset({"t": {"0": 48_000}}, ReadAllAvailable()) == {"t": {"0": 48_039}}
+    assert probe.probed_from == {("t", 0): 48_000}
 
 
 def test_available_now_reads_to_the_true_ends_of_its_start_in_limited_batches() -> None:
