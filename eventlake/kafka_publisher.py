@@ -169,7 +169,7 @@ class KafkaPublisher:
             settings.kafka_bootstrap_servers,
             delivery_timeout_seconds=settings.producer_ack_timeout_seconds + 1.0,
             client_id=client_id,
-            idempotence=settings.producer_idempotence,
+            idempotence=settings.producer_idempotent,
             linger_ms=linger_ms,
         )
 

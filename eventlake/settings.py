@@ -186,11 +186,13 @@ class EventlakeSettings(BaseSettings):
     producer_max_event_bytes: int = Field(
         64 * 1024, description="Largest accepted body of a single-event request (the batch limit is max_body_bytes)."
     )
-    producer_idempotence: bool = Field(
-        True,
-        description="Idempotent Kafka producer (broker-side dedup of the client's own retries). Turn off only for a "
-        "broker whose idempotence is broken: acks=all still means stored, one request in flight keeps order, and a "
-        "retried duplicate carries the same event_id for compaction's dedup.",
+    producer_idempotence: bool | None = Field(
+        None,
+        description="Idempotent Kafka producer (broker-side dedup of the client's own retries). Default: on, except "
+        "against the embedded broker: Tansu 0.6 stores a producer's sequence apart from its batch, so after a kill "
+        "-9 between the two it answers the retried batch as a duplicate it never stored (acknowledged, lost). Off, "
+        "acks=all still means stored, one request in flight keeps order, and a retried batch is stored again with "
+        "the same event_ids, which compaction drops.",
     )
     producer_ack_timeout_seconds: float = Field(
         1.5, description="How long a request waits for the broker's ack before answering 503."
@@ -278,6 +280,13 @@ class EventlakeSettings(BaseSettings):
     def producer_thread_count(self) -> int:
         """Threads per producer worker: the setting, or the chosen server's measured best on 2 cores."""
         return self.producer_threads or PRODUCER_SERVER_DEFAULTS[self.producer_server][1]
+
+    @property
+    def producer_idempotent(self) -> bool:
+        """Whether the Kafka producers are idempotent: the setting, or on except against the embedded broker."""
+        if self.producer_idempotence is not None:
+            return self.producer_idempotence
+        return self.profile != "embedded"
 
     @property
     def market_coin_ids(self) -> list[str]:

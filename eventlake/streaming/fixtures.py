@@ -67,7 +67,7 @@ def produce(
     producer = Producer(
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "enable.idempotence": True,
+            "enable.idempotence": settings.producer_idempotent,
             "acks": "all",
             "linger.ms": 50,
             "batch.num.messages": 10_000,
@@ -100,7 +100,9 @@ def produce_malformed(settings: EventlakeSettings, count: int, *, seed: int = 7)
     """``count`` malformed messages straight onto the event topics (no producer API would take them)."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": settings.producer_idempotent}
+    )
     rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not secrets
     topics = sorted({settings.topic(et.topic_name) for et in EVENT_TYPES})
     delivered: set[Key] = set()

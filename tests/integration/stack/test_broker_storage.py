@@ -124,3 +124,22 @@ def test_concurrent_idempotent_producers_all_succeed(broker: TansuBroker) -> Non
     assert sorted(len(acked) for acked in results.values()) == [2_500] * 4
     assert len({position for acked in results.values() for position in acked}) == 10_000
     assert len(read_all(broker, topic, 3, 10_000)) == 10_000
+
+
+def test_nothing_acknowledged_is_lost_while_the_broker_is_killed_under_load(broker: TansuBroker) -> None:
+    """The embedded stack's producers (not idempotent against Tansu, see eventlake.stack.kill_drill) under
+    five kill -9 of the broker: every acknowledged message is in the log at the offset of its ack.
+
+    A retried batch may be stored twice (the stream lands both, compaction keeps one by event_id)."""
+    from eventlake.settings import EventlakeSettings
+    from eventlake.stack.kill_drill import produce_through_kills
+
+    assert EventlakeSettings(profile="embedded").producer_idempotent is False
+    topic = create_topic(broker, partitions=3)
+    result = produce_through_kills(broker, topic, partitions=3, idempotence=False, kills=5, writers=4)
+    print(result.line())
+    assert result.acknowledged > 20_000
+    at_kills = result.acknowledged_at_kills
+    assert at_kills[0] < at_kills[-1] < result.acknowledged, f"the load did not span the kills: {at_kills}"
+    assert result.lost == [], f"{len(result.lost)} acknowledged messages lost, e.g. {result.lost[:5]}"
+    assert result.misplaced == [], f"{len(result.misplaced)} acknowledged at another offset: {result.misplaced[:5]}"

@@ -71,7 +71,7 @@ def test_the_issue_s_distributed_values(settings: EventlakeSettings) -> None:
     assert settings.metastore_uri == "thrift://hive-metastore:9083"
     assert settings.spark_master_url == "spark://spark-master:7077"
     assert settings.resolved_airflow_database_url.startswith("postgresql+psycopg2://eventlake:placeholder-")
-    assert settings.producer_idempotence is True
+    assert settings.producer_idempotent is True
 
 
 def test_every_value_is_read_back_exactly(profile: dict[str, str], settings: EventlakeSettings) -> None:
