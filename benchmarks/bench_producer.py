@@ -314,7 +314,8 @@ def main() -> int:
         "broker": f"tansu 0.6.0, {args.storage} storage, 3 partitions, same broker for both",
         "load_tool": f"ab, {CLIENTS} clients, keep-alive, same machine",
         "producer": f"{server}, workers={services.servers[server].producer_worker_count} "
-        f"threads={services.servers[server].producer_thread_count}, confluent-kafka idempotent acks=all, "
+        f"threads={services.servers[server].producer_thread_count}, confluent-kafka "
+        f"{'idempotent ' if services.servers[server].producer_idempotent else ''}acks=all, "
         f"202 after ack, batch requests on a second producer lingering "
         f"{services.servers[server].producer_bulk_linger_ms:g} ms",
         "baseline": "Flask development server (threaded), kafka-python send() fire-and-forget, 200 without ack",

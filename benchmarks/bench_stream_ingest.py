@@ -204,9 +204,13 @@ def api_producer(settings: EventlakeSettings) -> Any:
 
     from eventlake.kafka_publisher import producer_config
 
-    return Producer(
-        producer_config(settings.kafka_bootstrap_servers, delivery_timeout_ms=30_000, client_id="bench-freshness")
+    config = producer_config(
+        settings.kafka_bootstrap_servers,
+        delivery_timeout_ms=30_000,
+        client_id="bench-freshness",
+        idempotence=settings.producer_idempotent,
     )
+    return Producer(config)
 
 
 def freshness(
