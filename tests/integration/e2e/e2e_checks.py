@@ -142,10 +142,10 @@ def wait_for_stream(
             if accepted_ids <= {r["event_id"] for r in rows} and len(quarantine_coordinates(settings)) >= quarantined:
                 return rows
             if time.monotonic() > deadline:
-                landed = {r["event_id"] for r in rows}
+                missing = sorted(accepted_ids - {r["event_id"] for r in rows})
                 pytest.fail(
-                    f"after {timeout:.0f}s {len(accepted_ids - landed)} acknowledged events are not in the landing "
-                    f"zone; stream progress: {json.dumps(progress)[:1500]}"
+                    f"after {timeout:.0f}s {len(missing)} acknowledged events are not in the landing zone, e.g. "
+                    f"{missing[:5]}; stream progress: {json.dumps(progress)[:1500]}"
                 )
         time.sleep(5)
 

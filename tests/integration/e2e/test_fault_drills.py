@@ -294,6 +294,8 @@ def drill(settings: EventlakeSettings, client: AirflowClient, tmp_path: Path) ->
     landing = wait_for_stream(settings, set(distinct), RAW_MALFORMED, timeout=600)
     assert_each_offset_landed_once(landing)
     assert {r["event_id"] for r in landing} == set(distinct), "an event nobody acknowledged landed"
+    copies = len(landing) - len({r["event_id"] for r in landing})
+    print(f"fault drill: the landing zone holds {copies} second copies (re-sent requests, re-stored batches)")
     assert set(quarantine_coordinates(settings)) == malformed
     # The second hour's run also recompacts the first hour with what landed after the killed run.
     run_dag(client, "compact_events", data_interval=(hours[1].start, hours[1].end), logical_date=hours[1].start)
