@@ -357,7 +357,8 @@ class BrokerProbe:
         return {key: max(from_offsets[key], end) for key, (end, _) in self.tail_ends(probe_from).items()}
 
     def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
-        """(end, complete) of each partition, read from ``probe_from`` (the first record of its last batch).
+        """(end, complete) of each partition, read from ``probe_from`` (where the stream stands, or the first
+        record of the partition's last batch).
 
         All partitions are probed with one assignment, so a trigger pays one fetch round, not one per
         partition. ``complete`` is False where the broker sent no end of partition in time: every offset
