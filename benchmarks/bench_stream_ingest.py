@@ -234,6 +234,15 @@ def freshness(
     # As the embedded stack's driver runs: the broker's landed batches deleted behind the stream.
     trimmer = background_trimmer_for(settings) if trim else None
     runner = StreamRunner(spark, settings, trimmer=trimmer)
+    batch_splits: list[dict[str, Any]] = []  # each micro-batch's read/route/encode and write/commit seconds
+    land_batch = runner.land_batch
+
+    def timed_land_batch(batch: Any, batch_id: int) -> None:
+        land_batch(batch, batch_id)
+        if runner.last_batch.get("batch_id") == batch_id and runner.last_batch.get("rows"):
+            batch_splits.append(dict(runner.last_batch))
+
+    runner.land_batch = timed_land_batch  # type: ignore[method-assign]
     runner.start()
     stream = threading.Thread(target=runner.run_until_stopped, kwargs={"poll_seconds": 0.1}, daemon=True)
     stream.start()
@@ -296,6 +305,7 @@ def freshness(
     stream.join(120)
     if trimmer is not None:
         trimmer.close()
+    phases = batch_phases(runner, batch_splits)
     latencies = sorted(visible[k] - acked[k] for k in acked if k in visible)
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [float("nan")] * 99
     return {
@@ -312,7 +322,37 @@ def freshness(
         "target_p95_s": settings.stream_trigger_seconds + 2,
         "broker_log_trimmed": trimmer is not None,
         **({"broker_log": dict(trimmer.totals)} if trimmer is not None else {}),
+        "batch_phases_s": phases,
         "load_average": os.getloadavg()[0],
+    }
+
+
+def batch_phases(runner: StreamRunner, splits: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Where a micro-batch with data spends its time: p50 and p95 of each phase over the run, in seconds.
+
+    Spark's own phases (``durationMs`` of its progress reports: ``latestOffset`` asks the broker for the
+    ends, ``addBatch`` is the foreachBatch body, ``walCommit``/``commitOffsets`` the checkpoint) and the
+    body's two halves (the executors' read, route and encode; the driver's write and commit).
+    """
+    samples: dict[str, list[float]] = {}
+    progress = runner.query.recentProgress if runner.query is not None else []
+    for report in progress:
+        doc = json.loads(report.json) if hasattr(report, "json") else dict(report)
+        if not doc.get("numInputRows"):
+            continue  # an empty trigger: no event waits on it
+        for phase, ms in (doc.get("durationMs") or {}).items():
+            samples.setdefault(phase, []).append(ms / 1000)
+    for split in splits:
+        for phase in ("read_route_encode_seconds", "write_commit_seconds"):
+            samples.setdefault(phase.removesuffix("_seconds"), []).append(split[phase])
+
+    def quantile(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {
+        phase: {"p50": quantile(values, 0.5), "p95": quantile(values, 0.95), "batches": len(values)}
+        for phase, values in sorted(samples.items())
     }
 
 
@@ -401,6 +441,10 @@ def measure_freshness(
                 f"p50 {found['p50_s']} s, p95 {found['p95_s']} s, max {found['max_s']} s",
                 flush=True,
             )
+            phases = ", ".join(
+                f"{phase} {q['p50']}/{q['p95']}" for phase, q in found["batch_phases_s"].items() if q["p95"] >= 0.01
+            )
+            print(f"[{storage}]   micro-batch phases with data, p50/p95 s: {phases}", flush=True)
 
     def medians(found: list[dict[str, Any]]) -> dict[str, Any]:
         out = dict(found[len(found) // 2])

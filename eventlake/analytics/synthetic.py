@@ -109,7 +109,7 @@ def write_curated_partition(
     per_file = -(-table.num_rows // files) if table.num_rows else 0
     for n in range(files):
         pq.write_table(table.slice(n * per_file, per_file), directory / f"part-{n:05d}.parquet", compression="zstd")
-    return WrittenPartition(et.table, hour, directory.as_uri(), directory, table.num_rows)
+    return WrittenPartition(et.table, hour, _location(directory), directory, table.num_rows)
 
 
 def version_now() -> str:
@@ -142,4 +142,14 @@ def write_quarantine_partition(quarantine_root: Path, day: str, table: pa.Table,
     directory = quarantine_root / f"quarantine_date={day}"
     directory.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, directory / batch_file_name(batch_id, 0), compression="zstd")
-    return directory.as_uri()
+    return _location(directory)
+
+
+def _location(directory: Path) -> str:
+    """A local directory's location as compaction publishes it (:meth:`eventlake.compaction.storage.Lake.uri`).
+
+    Not ``Path.as_uri()``: it escapes the ``=`` of ``event_date=...`` as ``%3D``, which Hadoop's ``Path``
+    (the metastore's) does not unescape; the metastore would find no such directory and create an empty
+    ``event_date%3D...`` one beside it on every add.
+    """
+    return f"file://{directory.resolve()}"

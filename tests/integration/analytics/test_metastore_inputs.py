@@ -119,12 +119,13 @@ def seed_hours(settings: EventlakeSettings) -> dict[HourPartition, list[dict]]:
     curated = Path(Lake.from_settings(settings).curated)
     with connect(settings) as client:
         for et in EVENT_TYPES:
+            locations = {}
             for hour in SEEDED_HOURS:
                 table = synthetic_events(et, hour, 25, rng, users=30)
-                written = write_curated_partition(curated, et, hour, table, version=version_now())
-                client.publish(et.table, hour, written.location)
+                locations[hour] = write_curated_partition(curated, et, hour, table, version=version_now()).location
                 if et.table == "game_item_purchased":
                     purchases[hour] = table.to_pylist()
+            client.publish_all(et.table, locations)
     return purchases
 
 

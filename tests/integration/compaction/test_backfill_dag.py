@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from eventlake.compaction.storage import Lake
 from eventlake.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """Migrate the (temporary, per test session) Airflow metadata database the DAG runs are recorded in."""
-    airflow = Path(sys.executable).parent / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
 
 
 def test_backfill_over_a_range_of_hours_compacts_each_hour(airflow_db, lake_settings, spark_master, monkeypatch):

@@ -377,7 +377,7 @@ def test_an_engine_after_a_closed_one_reuses_its_views_only_over_the_same_files(
     sql = f"select count(*) as n from {table}"
     published = lake.locations[table]
     # The superseded version "0" of every hour (5 rows each), next to the published "1".
-    superseded = [location.replace("/v%3D1", "/v%3D0") for location in published]
+    superseded = [location.replace("/v=1", "/v=0") for location in published]
     assert superseded != published
     answers = []
     for locations in (published, published, superseded, published):
