@@ -156,25 +156,34 @@ def assert_each_offset_landed_once(rows: list[dict[str, Any]]) -> None:
     assert not twice, f"{len(twice)} Kafka offsets landed twice, e.g. {twice[:3]}"
 
 
-def curated_ids(settings: EventlakeSettings) -> Counter[str]:
-    """Every event id in the curated tables (as the metastore points at them), each in its event hour."""
-    ids: Counter[str] = Counter()
+def curated_ids(settings: EventlakeSettings) -> dict[HourPartition, Counter[str]]:
+    """Every event id in the curated tables (as the metastore points at them), by event hour (checked)."""
+    ids: dict[HourPartition, Counter[str]] = {}
     for et in EVENT_TYPES:
         for hour, location in metastore.partition_locations(settings, et.table).items():
             rows = read_rows(visible_parquet(local_path(location)), ["event_id", "event_time"])
             for row in rows:
                 assert HourPartition.of(row["event_time"].replace(tzinfo=UTC)) == hour
-            ids.update(r["event_id"] for r in rows)
+            ids.setdefault(hour, Counter()).update(r["event_id"] for r in rows)
     return ids
 
 
-def assert_curated_equals(settings: EventlakeSettings, accepted_ids: set[str]) -> None:
-    ids = curated_ids(settings)
+def assert_curated_equals(
+    settings: EventlakeSettings, accepted_ids: set[str], hours: Iterable[HourPartition] | None = None
+) -> None:
+    """The curated tables hold each accepted event once; with ``hours`` (the test's window, when other
+    tests of the session's stack published hours of their own), those hours hold exactly the accepted
+    events and no other hour holds any of them."""
+    by_hour = curated_ids(settings)
+    window = set(by_hour) if hours is None else set(hours)
+    ids: Counter[str] = sum((found for hour, found in by_hour.items() if hour in window), Counter())
     assert not ids or max(ids.values()) == 1, "an event is twice in the curated tables"
     assert set(ids) == accepted_ids, (
         f"curated: {len(ids)} ids, accepted: {len(accepted_ids)}; "
         f"missing {len(accepted_ids - set(ids))}, extra {len(set(ids) - accepted_ids)}"
     )
+    elsewhere = {hour for hour, found in by_hour.items() if hour not in window and accepted_ids & set(found)}
+    assert not elsewhere, f"accepted events in curated hours outside the window: {sorted(elsewhere)[:5]}"
 
 
 def check_purchase_report(settings: EventlakeSettings, hours: list[HourPartition], events: Iterable[Any]) -> None:

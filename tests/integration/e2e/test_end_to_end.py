@@ -122,7 +122,8 @@ def check_conservation(
     for hour in hours:
         run_dag(client, "compact_events", data_interval=(hour.start, hour.end), logical_date=hour.start, timeout=900)
     lap("compaction")
-    assert_curated_equals(settings, set(distinct))
+    # Only the window's hours: the session's stack also holds a day published by the analytics tests.
+    assert_curated_equals(settings, set(distinct), hours)
 
     # Reports for each hour, and their numbers against the load generator's log.
     for hour in hours:

@@ -299,7 +299,7 @@ def drill(settings: EventlakeSettings, client: AirflowClient, tmp_path: Path) ->
     assert set(quarantine_coordinates(settings)) == malformed
     # The second hour's run also recompacts the first hour with what landed after the killed run.
     run_dag(client, "compact_events", data_interval=(hours[1].start, hours[1].end), logical_date=hours[1].start)
-    assert_curated_equals(settings, set(distinct))
+    assert_curated_equals(settings, set(distinct), hours)
     for hour in hours:
         run_dag(client, "run_analytics_hourly", data_interval=(hour.start, hour.end), logical_date=hour.start)
     check_purchase_report(settings, hours, distinct.values())
