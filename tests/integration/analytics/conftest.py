@@ -45,10 +45,15 @@ def ensure_tables(settings: EventlakeSettings) -> None:
 
 
 def seed_curated(
-    settings: EventlakeSettings, interval: ReportInterval, rows_per_hour: int = 30, seed: int = 3
+    settings: EventlakeSettings,
+    interval: ReportInterval,
+    rows_per_hour: int = 30,
+    seed: int = 3,
+    *,
+    last_hour: int = 23,
 ) -> dict[str, list[dict]]:
-    """Write synthetic curated partitions for every hour of ``interval``, publish them in the metastore,
-    and return the rows written per table (the truth the reports are checked against)."""
+    """Write synthetic curated partitions for the hours of ``interval`` up to ``last_hour`` of a day, publish
+    them in the metastore, and return the rows written per table (the truth the reports are checked against)."""
     from eventlake.compaction.storage import Lake
     from eventlake.metastore import connect
 
@@ -61,6 +66,8 @@ def seed_curated(
         for et in EVENT_TYPES:
             locations = {}
             for hour in hours_between(interval.start, interval.end):
+                if hour.event_hour > last_hour:
+                    continue
                 table = synthetic_events(et, hour, rows_per_hour, rng, users=40)
                 locations[hour] = write_curated_partition(curated, et, hour, table, version=version).location
                 written_rows.setdefault(et.table, []).extend(table.to_pylist())
@@ -82,4 +89,7 @@ def seed_yesterday(analytics_stack: EventlakeSettings) -> tuple[ReportInterval, 
     from datetime import UTC
 
     interval = yesterday(datetime.now(UTC))
-    return interval, seed_curated(analytics_stack, interval)
+    # Not the day's last three hours: between 00:00 and 03:00 UTC the end-to-end test's window (two closed
+    # hours ending an hour before now, on the same session's stack) lies in them, and its checks count
+    # every event of its hours.
+    return interval, seed_curated(analytics_stack, interval, last_hour=20)
