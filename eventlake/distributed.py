@@ -36,6 +36,8 @@ from eventlake.settings import REPO_ROOT, EventlakeSettings
 DISTRIBUTED_ENV_FILE = REPO_ROOT / "docker" / "distributed.env"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCS_FILE = REPO_ROOT / "docs" / "distributed.md"
+#: Every document that embeds the settings table (``settings-table --write`` updates them all).
+TABLE_FILES = (REPO_ROOT / "README.md", DOCS_FILE)
 TABLE_START = "<!-- settings-table:start (python -m eventlake.distributed settings-table --write) -->\n"
 TABLE_END = "<!-- settings-table:end -->\n"
 ENV_PREFIX = "EVENTLAKE_"
@@ -346,15 +348,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eventlake.distributed", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     table = commands.add_parser("settings-table", help="print the settings table (Markdown)")
-    table.add_argument("--write", action="store_true", help="update it between the markers of --file")
-    table.add_argument("--file", type=Path, default=DOCS_FILE, help="default: docs/distributed.md")
+    table.add_argument("--write", action="store_true", help="update it between the markers of each --file")
+    table.add_argument(
+        "--file",
+        type=Path,
+        action="append",
+        help="file to update (repeatable); default: README.md and the distributed doc",
+    )
     commands.add_parser("container-env", help="print export lines for a container's entrypoint")
     commands.add_parser("init", help="the compose init one-shot (Airflow DB, bucket)")
     commands.add_parser("bootstrap", help="the compose bootstrap one-shot (unpause DAGs, topics, tables)")
     commands.add_parser("secret-names", help="print the variables docker-compose.yml needs from .env")
     args = parser.parse_args(argv)
     if args.command == "settings-table" and args.write:
-        print("updated" if write_settings_table(args.file) else "up to date", args.file)
+        for path in args.file or TABLE_FILES:
+            print("updated" if write_settings_table(path) else "up to date", path)
     elif args.command == "settings-table":
         sys.stdout.write(settings_table())
     elif args.command == "secret-names":

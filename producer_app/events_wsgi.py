@@ -79,7 +79,7 @@ class EventsEndpoints:
     def handle(self, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         service = self.service
         if path == "/v1/batch":
-            requests = service.validate_batch(parse_json(self.body(environ, self.max_batch_bytes)))
+            requests = service.validate_batch_body(self.body(environ, self.max_batch_bytes))
             events = [(self.known[req.event_type], req) for req in requests]  # type: ignore[attr-defined]
             event_ids = service.publish(events, self.info(environ))
             return 202, {"status": "accepted", "event_ids": event_ids}

@@ -171,6 +171,17 @@ def tagged_batch_adapter() -> TypeAdapter[Any]:
     return TypeAdapter(list[_tagged_request()])  # type: ignore[misc]
 
 
+@cache
+def batch_body_model() -> type[BaseModel]:
+    """The batch endpoint's whole body, ``{"events": [...]}``, for validating the raw JSON in one pass."""
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="Up to the configured number of events of any types, each tagged with its event_type.",
+        events=(list[_tagged_request()], ...),  # type: ignore[misc]
+    )
+
+
 def payload_from_text(et: EventType, values: dict[str, Any]) -> dict[str, Any]:
     """A payload from text values (query strings, form fields): integers parsed, the rest left to validation."""
     integers = {f.name for f in et.fields if isinstance(f.type, Integer)}

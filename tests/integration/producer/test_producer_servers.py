@@ -49,7 +49,8 @@ def test_events_acknowledged_under_each_server_are_stored(broker: Any, start_ser
 def test_a_killed_worker_is_replaced(broker: Any, start_server: Any, server_name: str, workers: int) -> None:
     """kill -9 a worker: the master starts another and the API answers 202 again within seconds.
 
-    With granian's single worker (the default) connections are refused until the new worker listens.
+    With a single granian worker connections are refused until the new worker listens; with two (the
+    default) the other keeps serving.
     """
     server = start_server(server=server_name, workers=workers)
     master = psutil.Process(server.process.pid)

@@ -15,6 +15,7 @@ from eventlake import distributed
 from eventlake.distributed import (
     DISTRIBUTED_ENV_FILE,
     TABLE_END,
+    TABLE_FILES,
     TABLE_START,
     container_environment,
     distributed_environment,
@@ -32,7 +33,6 @@ from eventlake.settings import REPO_ROOT, EventlakeSettings
 
 TRINO_CATALOG = REPO_ROOT / "docker" / "trino" / "catalog" / "hive.properties"
 HIVE_SITE = REPO_ROOT / "docker" / "hive-metastore" / "conf" / "hive-site.xml"
-DOCS = REPO_ROOT / "docs" / "distributed.md"
 
 
 @pytest.fixture(scope="module")
@@ -271,10 +271,10 @@ def test_write_container_files(tmp_path: Path, settings: EventlakeSettings) -> N
     )
 
 
-def test_docs_settings_table_is_current() -> None:
-    """docs/distributed.md embeds the generated table (`python -m eventlake.distributed settings-table --write`)."""
-    text = DOCS.read_text()
-    assert f"{TABLE_START}{settings_table()}{TABLE_END}" in text, (
+@pytest.mark.parametrize("document", TABLE_FILES, ids=lambda path: path.name)
+def test_docs_settings_table_is_current(document: Path) -> None:
+    """README.md and docs/distributed.md embed the generated table (`settings-table --write` writes both)."""
+    assert f"{TABLE_START}{settings_table()}{TABLE_END}" in document.read_text(), (
         "run: python -m eventlake.distributed settings-table --write"
     )
 

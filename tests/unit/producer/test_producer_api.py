@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from eventlake.catalog import EVENT_TYPES, example_payload, published_event_adap
 from eventlake.kafka_publisher import MemoryPublisher
 from eventlake.settings import EventlakeSettings
 from producer_app import create_app
+from producer_app.service import ApiError, ProducerService, parse_json
 
 SWORD = {"item": "sword", "item_kind": "gold", "strength": 7, "price": "10.00"}
 
@@ -429,3 +431,64 @@ def test_a_batch_of_uuid7s_is_canonical_distinct_and_uses_every_random_bit() -> 
     assert {i[19] for i in ids} == set("89ab")
     for position in (15, 16, 17, 20, 21, 22, *range(24, 36)):
         assert {i[position] for i in ids} == set("0123456789abcdef"), position
+
+
+# --- the batch body's one-pass validation agrees with the exact path ------------------------------
+def _batch_outcome(call: Any) -> Any:
+    try:
+        return [request.model_dump() for request in call()]
+    except ApiError as error:
+        return error.status, error.body()
+
+
+_PAID = b'{"event_type":"game.paid","user_id":"u","payload":{"amount":%s}}'
+HOSTILE_BATCH_BODIES = [
+    b'{"events": []}',
+    b'{"events": "x"}',
+    b'{"events": [], "more": 1}',
+    b"[]",
+    b"",
+    b"{",
+    b'{"events": [' + _PAID % b"NaN" + b"]}",
+    b'{"events": [' + _PAID % b"1e400" + b"]}",
+    b'{"events": [' + _PAID % b"123456789012345678901234567890" + b"]}",
+    b'{"events": [' + _PAID % b"0.1000000000000000055" + b"]}",
+    b'{"events": [' + _PAID % b'"1.00"' + b"," + _PAID % b'"lots"' + b"]}",
+    b'{"events": [' + _PAID % b'"1.00"' + b"]} trailing",
+    b'\xef\xbb\xbf{"events": [' + _PAID % b'"1.00"' + b"]}",
+    b'{"events": [{"event_type":"game.paid","user_id":"u\xff","payload":{"amount":"1"}}]}',
+    b'{"events": [{"event_type":"game.paid","user_id":"u\\ud800","payload":{"amount":"1"}}]}',
+    b'{"events": [{"event_type":"game.nope","user_id":"u","payload":{}}]}',
+    b'{"events": [{"event_type":"game.paid","user_id":"u","user_id":"v","payload":{"amount":"1"}}]}',
+    b'{"events": [{"event_type":"game.paid","user_id":"u","event_time":1700000000,"payload":{"amount":"1"}}]}',
+    b'{"events": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BATCH_BODIES, ids=lambda body: body[:48].decode(errors="replace"))
+def test_batch_body_validation_answers_exactly_as_parsing_then_validating(
+    body: bytes, settings: EventlakeSettings
+) -> None:
+    service = ProducerService(settings, MemoryPublisher())
+
+    def exact() -> Any:
+        return service.validate_batch(parse_json(body))
+
+    assert _batch_outcome(lambda: service.validate_batch_body(body)) == _batch_outcome(exact)
+
+
+def test_valid_batches_of_every_type_take_the_one_pass_path_with_the_same_result(
+    settings: EventlakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(7)
+    events = [
+        {"event_type": et.event_type, "user_id": f"p-{n}", "event_time": "2026-12-07T10:00:00+01:00",
+         "payload": example_payload(et, rng)}
+        for n in range(20) for et in EVENT_TYPES
+    ]  # fmt: skip
+    body = orjson.dumps({"events": events})
+    service = ProducerService(settings, MemoryPublisher())
+    expected = [request.model_dump() for request in service.validate_batch(parse_json(body))]
+    monkeypatch.setattr("producer_app.service.parse_json", lambda _: pytest.fail("took the exact path"))
+
+    assert [request.model_dump() for request in service.validate_batch_body(body)] == expected

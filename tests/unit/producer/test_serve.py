@@ -19,7 +19,7 @@ def test_granian_by_default_one_worker_32_threads_on_the_settings_address() -> N
     assert Path(command[0]).name == "granian"
     assert _option(command, "--interface") == "wsgi"
     assert (_option(command, "--host"), _option(command, "--port")) == ("127.0.0.9", "5099")
-    assert (_option(command, "--workers"), _option(command, "--blocking-threads")) == ("1", "32")
+    assert (_option(command, "--workers"), _option(command, "--blocking-threads")) == ("2", "32")
     assert "--respawn-failed-workers" in command
     assert command[-1] == APP
 
