@@ -121,7 +121,7 @@ class ProducerServer:
 
 
 def start_producer_server(
-    broker: Broker, workdir: Path, *, server: str | None = None, idempotent: bool = True, workers: int = 1
+    broker: Broker, workdir: Path, *, server: str | None = None, idempotent: bool = True, workers: int | None = None
 ) -> ProducerServer:
     """``python -m producer_app.serve`` (the stack's command), ready; ``server`` overrides the setting."""
     (port,) = free_ports(1)
@@ -131,13 +131,14 @@ def start_producer_server(
         "EVENTLAKE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "EVENTLAKE_PRODUCER_HOST": "127.0.0.1",
         "EVENTLAKE_PRODUCER_PORT": str(port),
-        "EVENTLAKE_PRODUCER_WORKERS": str(workers),
         "EVENTLAKE_PRODUCER_THREADS": "8",
         "EVENTLAKE_PRODUCER_IDEMPOTENCE": str(idempotent).lower(),
         "PYTHONPATH": str(REPO),
     }
     if server is not None:
         env["EVENTLAKE_PRODUCER_SERVER"] = server
+    if workers is not None:  # otherwise the settings' default for the server
+        env["EVENTLAKE_PRODUCER_WORKERS"] = str(workers)
     log = workdir / f"producer-{server or 'default'}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "producer_app.serve"],
