@@ -71,7 +71,10 @@ def kill_processes(processes: list[psutil.Process], timeout: float = 15) -> None
 
 
 def record_group(group_file: Path) -> None:
-    """Record this process's group (the program's, after the exec) for the next start."""
+    """Record this process's group (the program's, after the exec) for the next start.
+
+    Called by the group's leader (the launcher, as supervisord starts it), whose start time is recorded.
+    """
     group_file.parent.mkdir(parents=True, exist_ok=True)
     leader = psutil.Process(os.getpgrp())
     group_file.write_text(json.dumps({"pgid": leader.pid, "leader_started": leader.create_time()}))
