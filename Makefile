@@ -13,7 +13,7 @@ export SQL
 unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status query logs test test-e2e test-unit test-integration test-faults lint format bench lock clean
+.PHONY: help venv up down status query logs test test-e2e test-unit test-integration test-faults lint format docs bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +68,10 @@ test-integration: $(STAMP) ## tests against the real embedded stack
 
 test-faults: $(STAMP) ## fault drills: kill drivers, restart the broker and scheduler under load
 	@$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
+
+docs: $(STAMP) ## regenerate what is derived from the settings: .env.example and the settings tables (README, docs/)
+	@$(PY) -m eventlake.settings --write-env-example
+	@$(PY) -m eventlake.distributed settings-table --write
 
 bench: $(STAMP) ## run every benchmark with its baseline and write BENCHMARKS.md
 	@$(PY) -m benchmarks.run_all

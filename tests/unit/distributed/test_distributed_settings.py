@@ -275,7 +275,7 @@ def test_write_container_files(tmp_path: Path, settings: EventlakeSettings) -> N
 def test_docs_settings_table_is_current(document: Path) -> None:
     """README.md and docs/distributed.md embed the generated table (`settings-table --write` writes both)."""
     assert f"{TABLE_START}{settings_table()}{TABLE_END}" in document.read_text(), (
-        "run: python -m eventlake.distributed settings-table --write"
+        "run `make docs` (python -m eventlake.distributed settings-table --write)"
     )
 
 

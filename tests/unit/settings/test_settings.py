@@ -13,7 +13,7 @@ from eventlake.settings import REPO_ROOT, EventlakeSettings, render_env_example
 
 def test_env_example_lists_every_setting_and_is_up_to_date() -> None:
     committed = (REPO_ROOT / ".env.example").read_text()
-    assert committed == render_env_example(), "run `python -m eventlake.settings --write-env-example`"
+    assert committed == render_env_example(), "run `make docs` (python -m eventlake.settings --write-env-example)"
     for name in EventlakeSettings.model_fields:
         assert f"EVENTLAKE_{name.upper()}=" in committed
 
