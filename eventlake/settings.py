@@ -161,7 +161,7 @@ class EventlakeSettings(BaseSettings):
         None,
         ge=1,
         description="Producer API worker processes. Default: 2 under granian and gunicorn (each worker's Python "
-        "is CPU-bound under load, so two use both cores: 1.47x the acked batch events/s of one worker and "
+        "is CPU-bound under load, so two use both cores: 1.4-1.5x the acked batch events/s of one worker and "
         "faster single events; a killed worker leaves the other serving).",
     )
     producer_threads: int | None = Field(
