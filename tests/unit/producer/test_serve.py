@@ -13,7 +13,7 @@ def _option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_granian_by_default_one_worker_32_threads_on_the_settings_address() -> None:
+def test_granian_by_default_two_workers_32_threads_on_the_settings_address() -> None:
     settings = EventlakeSettings(producer_host="127.0.0.9", producer_port=5099)
     command = server_command(settings)
     assert Path(command[0]).name == "granian"
