@@ -424,20 +424,36 @@ def bench_storage(spark: Any, work: Path, storage: str, args: argparse.Namespace
         broker.stop()
 
 
+#: Freshness variants on s3 storage: the stream as the embedded stack runs it, then what it would be without
+#: its broker-log trimming and with one broker connection per task (before 2026-12-07): name -> (trim the
+#: log, settings changed).
+FRESH_VARIANTS: dict[str, tuple[bool, dict[str, Any]]] = {
+    "stream": (True, {}),
+    "untrimmed": (False, {}),
+    "one_consumer": (True, {"stream_read_consumers": 1}),
+}
+
+
 def measure_freshness(
     spark: Any, broker: TansuBroker, storage: str, fresh_settings: Any, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Freshness as the embedded stack runs the stream; on s3 storage (where the stream trims the broker's
-    log behind itself) also without the trimming, alternating, ``--fresh-rounds`` times: medians."""
-    variants = [True, False] if storage == "s3" else [False]
-    runs: dict[bool, list[dict[str, Any]]] = {trim: [] for trim in variants}
+    """Freshness as the embedded stack runs the stream; on s3 storage also each baseline variant of
+    :data:`FRESH_VARIANTS` named by ``--fresh-variants``, in turn, ``--fresh-rounds`` times: medians."""
+    variants = (
+        ["stream"] + [name for name in args.fresh_variants if name != "stream"] if storage == "s3" else ["stream"]
+    )
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for round_number in range(args.fresh_rounds):
-        for trim in variants if round_number % 2 == 0 else variants[::-1]:
-            settings = fresh_settings(broker_storage_port=broker.storage_port)
+        shift = round_number % len(variants)
+        for name in variants[shift:] + variants[:shift]:
+            trim, changes = FRESH_VARIANTS[name]
+            trim = trim and storage == "s3"
+            settings = fresh_settings(broker_storage_port=broker.storage_port, **changes)
             found = freshness(spark, settings, FRESH_RATE, args.fresh_seconds, trim=trim)
-            runs[trim].append(found)
+            found["variant"] = name
+            runs[name].append(found)
             print(
-                f"[{storage}] freshness round {round_number + 1}{' (log trimmed)' if trim else ''}: "
+                f"[{storage}] freshness round {round_number + 1} {name}{' (log trimmed)' if trim else ''}: "
                 f"p50 {found['p50_s']} s, p95 {found['p95_s']} s, max {found['max_s']} s",
                 flush=True,
             )
@@ -454,9 +470,14 @@ def measure_freshness(
         out["rounds"] = [{k: run[k] for k in ("p50_s", "p95_s", "max_s", "missing")} for run in found]
         return out
 
-    result = medians(runs[variants[0]])
-    if storage == "s3":
-        result["untrimmed"] = medians(runs[False])
+    result = medians(runs["stream"])
+    for name in variants[1:]:
+        result[name] = medians(runs[name])
+        print(
+            f"[{storage}] freshness p95 {result['p95_s']} s as run, {result[name]['p95_s']} s {name} "
+            f"(medians of {args.fresh_rounds} rounds)",
+            flush=True,
+        )
     return result
 
 
@@ -474,6 +495,13 @@ def main() -> None:
     parser.add_argument("--fresh-seconds", type=int, default=30, help="0: skip the freshness measurement")
     parser.add_argument("--fresh-rounds", type=int, default=1, help="freshness runs (each variant), medians")
     parser.add_argument("--only-freshness", action="store_true", help="skip the throughput rounds")
+    parser.add_argument(
+        "--fresh-variants",
+        nargs="*",
+        choices=sorted(FRESH_VARIANTS),
+        default=sorted(FRESH_VARIANTS),
+        help="on s3 storage: the baselines measured beside the stream as run (default: all)",
+    )
     args = parser.parse_args()
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -532,12 +560,14 @@ def main() -> None:
                 f"p95 {fresh['p95_s']} s (target <= {fresh['target_p95_s']} s), max {fresh['max_s']} s, "
                 f"missing {fresh['missing']}"
             )
-            if "untrimmed" in fresh:
-                plain = fresh["untrimmed"]
-                print(
-                    f"[{storage}] freshness without trimming the broker's log: p50 {plain['p50_s']} s, "
-                    f"p95 {plain['p95_s']} s, max {plain['max_s']} s, missing {plain['missing']}"
-                )
+            described = {"untrimmed": "without trimming the broker's log", "one_consumer": "one consumer per task"}
+            for name, what in described.items():
+                if name in fresh:
+                    plain = fresh[name]
+                    print(
+                        f"[{storage}] freshness {what}: p50 {plain['p50_s']} s, "
+                        f"p95 {plain['p95_s']} s, max {plain['max_s']} s, missing {plain['missing']}"
+                    )
             targets.append(
                 {
                     "target": f"freshness p95 at {fresh['rate']}/s, {storage} storage",

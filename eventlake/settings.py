@@ -98,6 +98,11 @@ class EventlakeSettings(BaseSettings):
     # --- streaming -------------------------------------------------------------------------------
     stream_trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval of the stream.")
     stream_max_offsets_per_trigger: int = Field(500_000, description="Upper bound of rows per micro-batch.")
+    stream_read_consumers: int = Field(
+        3,
+        ge=1,
+        description="Broker connections each stream task reads its partitions with, side by side (Python source).",
+    )
     stream_stall_seconds: int = Field(120, description="No progress this long while lag > 0 = stalled.")
     stream_restart_backoff_seconds: int = Field(30, description="First restart backoff; doubles per restart.")
 

@@ -71,7 +71,11 @@ def _kafka_reader(spark: SparkSession, settings: EventlakeSettings, *, builtin: 
         from eventlake.streaming.kafka_source import SOURCE_NAME, KafkaDataSource
 
         spark.dataSource.register(KafkaDataSource)
-        reader = reader.format(SOURCE_NAME).option("tasks", str(stream_tasks(spark)))
+        reader = (
+            reader.format(SOURCE_NAME)
+            .option("tasks", str(stream_tasks(spark)))
+            .option("readConsumers", str(settings.stream_read_consumers))
+        )
         for name, value in options.items():
             reader = reader.option(name, value)
     return (

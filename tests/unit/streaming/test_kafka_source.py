@@ -188,7 +188,7 @@ class EventsOnlyConsumer:
 def test_a_read_seeing_only_partition_events_fails_after_the_stall_time(monkeypatch: pytest.MonkeyPatch) -> None:
     from eventlake.streaming import kafka_source
 
-    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers: EventsOnlyConsumer())
+    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers, slot=0: EventsOnlyConsumer())
     monkeypatch.setattr(kafka_source, "READ_STALL_SECONDS", 0.2)
     with pytest.raises(TimeoutError, match="no data"):
         list(kafka_source.read_ranges([KafkaRange("b:1", "t", 0, 10, 100)]))
@@ -266,12 +266,92 @@ def test_a_read_resumes_what_it_paused_before_unassigning_and_never_right_after_
     from eventlake.streaming import kafka_source
 
     consumer = RecordingConsumer()
-    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers: consumer)
+    monkeypatch.setattr(kafka_source, "_consumer_for", lambda servers, slot=0: consumer)
     ranges = [KafkaRange("b:1", "t", 0, 0, 10), KafkaRange("b:1", "t", 1, 5, 25)]
-    batches = list(kafka_source.read_ranges(ranges))
+    batches = list(kafka_source.read_ranges(ranges, consumers=1))
 
     assert sum(batch.num_rows for batch in batches) == 30
     assert [name for name, _ in consumer.calls[:2]] == ["assign", "consume"]
     assert consumer.calls[-2:] == [("resume", [("t", 0), ("t", 1)]), ("unassign", [])]
     assert ("pause", [("t", 0)]) in consumer.calls  # read to its end first, then held until the task ends
     assert not consumer.paused
+
+
+class FailingConsumer(RecordingConsumer):
+    """Fails its first consume, as a broker error would."""
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Record]:
+        raise RuntimeError("t[3]: broker gone")
+
+
+class SlowConsumer(RecordingConsumer):
+    """Serves ten records per consume, a consume every 10 ms: a read that takes a while."""
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Record]:
+        import time
+
+        time.sleep(0.01)
+        return super().consume(num_messages, timeout)
+
+
+def _consumers_by_slot(
+    monkeypatch: pytest.MonkeyPatch, make: dict[int, type[RecordingConsumer]]
+) -> dict[int, RecordingConsumer]:
+    from eventlake.streaming import kafka_source
+
+    made: dict[int, RecordingConsumer] = {}
+
+    def consumer_for(servers: str, slot: int = 0) -> RecordingConsumer:
+        assert slot not in made, "a slot's consumer is handed out once per read"
+        made[slot] = make.get(slot, RecordingConsumer)()
+        return made[slot]
+
+    monkeypatch.setattr(kafka_source, "_consumer_for", consumer_for)
+    return made
+
+
+def test_partitions_are_read_side_by_side_by_one_consumer_each_and_every_record_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventlake.streaming import kafka_source
+
+    made = _consumers_by_slot(monkeypatch, {})
+    ranges = [KafkaRange("b:1", "t", p, 100 * p, 100 * p + 30 + 10 * p) for p in range(5)]
+    batches = list(kafka_source.read_ranges(ranges, consumers=3))
+
+    read = sorted(
+        (p, o) for b in batches for p, o in zip(b["partition"].to_pylist(), b["offset"].to_pylist(), strict=True)
+    )
+    assert read == sorted((r.partition, o) for r in ranges for o in range(r.start, r.end))
+    assert sorted(made) == [0, 1, 2]
+    assigned = [[p for _, p in c.calls[0][1]] for c in made.values()]
+    assert sorted(p for ps in assigned for p in ps) == [0, 1, 2, 3, 4]  # each partition by exactly one consumer
+    for consumer in made.values():
+        assert consumer.calls[-1] == ("unassign", [])
+        assert not consumer.paused
+
+
+def test_one_consumer_failing_fails_the_read_and_stops_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlake.streaming import kafka_source
+
+    made = _consumers_by_slot(monkeypatch, {0: SlowConsumer, 1: FailingConsumer, 2: SlowConsumer})
+    # Slow partitions: 10,000 records at ten per 10 ms would take 10 s if the failure did not stop them.
+    ranges = [KafkaRange("b:1", "t", p, 0, 10_000) for p in range(3)]
+    with pytest.raises(RuntimeError, match="broker gone"):
+        list(kafka_source.read_ranges(ranges, consumers=3))
+    for consumer in made.values():
+        assert consumer.calls[-1] == ("unassign", [])
+        assert sum(name == "consume" for name, _ in consumer.calls) < 200
+
+
+def test_closing_a_read_early_stops_its_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlake.streaming import kafka_source
+
+    monkeypatch.setattr(kafka_source, "ARROW_BATCH_ROWS", 10)
+    made = _consumers_by_slot(monkeypatch, dict.fromkeys(range(2), SlowConsumer))
+    records = kafka_source.read_ranges([KafkaRange("b:1", "t", p, 0, 10_000) for p in range(2)], consumers=2)
+    assert next(records).num_rows > 0
+    records.close()
+    for consumer in made.values():
+        assert consumer.calls[-1] == ("unassign", [])
+        assert sum(name == "consume" for name, _ in consumer.calls) < 200
