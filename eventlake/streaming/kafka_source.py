@@ -48,6 +48,9 @@ CONSUME_BATCH = 20_000
 #: Below this many records per task a micro-batch uses fewer tasks (about a quarter second of one core).
 MIN_ROWS_PER_TASK = 20_000
 PROBE_TIMEOUT_SECONDS = 15.0
+#: A trigger's probe takes a partition that sent nothing for this long as far as it was read (see
+#: :meth:`BrokerProbe.tail_ends`): several of the consumers' 200 ms fetch waits.
+PROBE_QUIET_SECONDS = 1.0
 READ_STALL_SECONDS = 60.0
 #: librdkafka ``fetch.wait.max.ms`` of every consumer (see :func:`consumer_config`).
 FETCH_WAIT_MS = 200
@@ -425,41 +428,63 @@ class BrokerProbe:
             probe_from[(topic, partition)] = max(from_offset, listed_end - 1, low)
         return {key: max(from_offsets[key], end) for key, (end, _) in self.tail_ends(probe_from).items()}
 
-    def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
+    def tail_ends(
+        self, probe_from: dict[tuple[str, int], int], *, until_now: bool = False
+    ) -> dict[tuple[str, int], tuple[int, bool]]:
         """(end, complete) of each partition, read from ``probe_from`` (where the stream stands, or the first
         record of the partition's last batch).
 
         All partitions are probed with one assignment, so a trigger pays one fetch round, not one per
-        partition. ``complete`` is False where the broker sent no end of partition in time: every offset
-        below ``end`` was seen, so it is a safe end for now, and the rest is probed again later.
+        partition. ``complete`` is False where the broker sent no end of partition: every offset below
+        ``end`` was seen, so it is a safe end for now, and the rest is probed again later.
+
+        A partition's end of partition can fail to come at all: while Tansu's watermark is frozen (the reason
+        the partition is probed) its fetch answers carry the frozen one too, and librdkafka reports the end
+        only where its position meets that watermark. With ``until_now`` (a trigger's probe) a partition is
+        therefore also taken as far as it was read once a record produced after the probe began was read
+        (it caught up with the present: the rest is the next trigger's) or once nothing came for
+        :data:`PROBE_QUIET_SECONDS`; without it (``Trigger.AvailableNow``'s one probe) only its end of
+        partition or :data:`PROBE_TIMEOUT_SECONDS` ends it.
         """
-        from confluent_kafka import KafkaError, TopicPartition
+        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, TopicPartition
 
         ends = dict(probe_from)
         pending = set(probe_from)
         if not pending:
             return {}
+        complete: set[tuple[str, int]] = set()
+        began_ms = time.time() * 1000
+        last_seen = dict.fromkeys(pending, time.monotonic())
         self._consumer.assign([TopicPartition(topic, partition, at) for (topic, partition), at in probe_from.items()])
         deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
         try:
             while pending and time.monotonic() < deadline:
                 # A short wait: consume() waits its whole timeout for fewer messages than it asks for.
-                for message in self._consumer.consume(num_messages=10_000, timeout=0.02):
+                messages = self._consumer.consume(num_messages=10_000, timeout=0.02)
+                now = time.monotonic()
+                for message in messages:
                     key = (str(message.topic()), int(message.partition() or 0))
                     offset = int(message.offset() or 0)
                     error = message.error()
                     if error is None:
                         ends[key] = max(ends[key], offset + 1)
+                        last_seen[key] = now
+                        kind, stamp = message.timestamp()
+                        if until_now and kind != TIMESTAMP_NOT_AVAILABLE and stamp >= began_ms:
+                            pending.discard(key)
                     elif error.code() == KafkaError._PARTITION_EOF:
                         ends[key] = max(ends[key], offset)
                         pending.discard(key)
+                        complete.add(key)
                     else:
                         raise RuntimeError(f"{key[0]}[{key[1]}]: {error}")
+                if until_now:
+                    pending -= {key for key in pending if now - last_seen[key] > PROBE_QUIET_SECONDS}
         finally:
             self._consumer.unassign()
         if pending:
             log.warning("no end of partition seen within %ss for %s", PROBE_TIMEOUT_SECONDS, sorted(pending))
-        return {key: (end, key not in pending) for key, end in ends.items()}
+        return {key: (end, key in complete) for key, end in ends.items()}
 
     def close(self) -> None:
         self._consumer.close()
@@ -561,7 +586,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 ends[key] = listed
             else:  # nothing new by ListOffsets (or nothing past the stream, or below a trim): read the true end
                 probe_from[key] = max(begin, listed - 1, low)
-        for key, (end, _) in self.probe.tail_ends(probe_from).items():
+        for key, (end, _) in self.probe.tail_ends(probe_from, until_now=True).items():
             ends[key] = max(begins[key], end)
         return ends
 

@@ -29,7 +29,9 @@ class FakeProbe:
     def true_ends(self, from_offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         return {key: self.ends[key[1]] for key in from_offsets}
 
-    def tail_ends(self, probe_from: dict[tuple[str, int], int]) -> dict[tuple[str, int], tuple[int, bool]]:
+    def tail_ends(
+        self, probe_from: dict[tuple[str, int], int], *, until_now: bool = False
+    ) -> dict[tuple[str, int], tuple[int, bool]]:
         self.probed_from = dict(probe_from)
         return {key: (self.ends[key[1]], True) for key in probe_from}
 
@@ -355,3 +357,97 @@ def test_closing_a_read_early_stops_its_consumers(monkeypatch: pytest.MonkeyPatc
     for consumer in made.values():
         assert consumer.calls[-1] == ("unassign", [])
         assert sum(name == "consume" for name, _ in consumer.calls) < 200
+
+
+class _Stamped(_Record):
+    """A record of partition ``partition`` produced at ``stamp_ms`` (CreateTime)."""
+
+    def __init__(self, partition: int, offset: int, stamp_ms: float) -> None:
+        super().__init__(partition, offset)
+        self.stamp_ms = int(stamp_ms)
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self.stamp_ms)
+
+
+class _EndOfPartitionOf(_EventOnly):
+    def __init__(self, partition: int, offset: int) -> None:
+        super().__init__(offset)
+        self._partition = partition
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return self._partition
+
+
+class FrozenWatermarkConsumer:
+    """Partition 0: a backlog of 30 old records, then one new record per consume, and never an end of
+    partition (Tansu's frozen watermark). Partition 1: nothing at all. Partition 2: its end right away."""
+
+    def __init__(self) -> None:
+        self.next_offset = 100
+        self.consumes = 0
+
+    def assign(self, assignment: object) -> None: ...
+    def unassign(self) -> None: ...
+
+    def consume(self, num_messages: int, timeout: float) -> list[object]:
+        import time
+
+        time.sleep(0.01)
+        self.consumes += 1
+        now_ms = time.time() * 1000
+        if self.consumes == 1:
+            records: list[object] = [_Stamped(0, 100 + i, now_ms - 60_000) for i in range(30)]
+            self.next_offset = 130
+            return [*records, _EndOfPartitionOf(2, 7)]
+        if self.consumes < 5:  # a few more of the backlog
+            self.next_offset += 1
+            return [_Stamped(0, self.next_offset - 1, now_ms - 30_000)]
+        self.next_offset += 1
+        return [_Stamped(0, self.next_offset - 1, now_ms)]
+
+
+def _probe_with(consumer: object) -> object:
+    from eventlake.streaming.kafka_source import BrokerProbe
+
+    probe = BrokerProbe.__new__(BrokerProbe)
+    probe._consumer = consumer
+    return probe
+
+
+def test_a_triggers_probe_stops_where_it_caught_up_with_the_present_or_heard_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from eventlake.streaming import kafka_source
+
+    monkeypatch.setattr(kafka_source, "PROBE_QUIET_SECONDS", 0.3)
+    consumer = FrozenWatermarkConsumer()
+    started = time.monotonic()
+    ends = _probe_with(consumer).tail_ends({("t", 0): 100, ("t", 1): 40, ("t", 2): 7}, until_now=True)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3  # not the 15 s a missing end of partition used to cost every trigger
+    end, complete = ends[("t", 0)]
+    assert end >= 134  # the backlog and the first record of the present (offset 133) were read
+    assert end <= consumer.next_offset
+    assert not complete
+    assert ends[("t", 1)] == (40, False)  # nothing came: where the stream stands, probed again next time
+    assert ends[("t", 2)] == (7, True)
+
+
+def test_available_nows_probe_waits_for_the_end_of_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlake.streaming import kafka_source
+
+    monkeypatch.setattr(kafka_source, "PROBE_QUIET_SECONDS", 0.05)
+    monkeypatch.setattr(kafka_source, "PROBE_TIMEOUT_SECONDS", 0.6)
+    consumer = FrozenWatermarkConsumer()
+    ends = _probe_with(consumer).tail_ends({("t", 0): 100, ("t", 1): 40, ("t", 2): 7})
+
+    assert consumer.consumes > 20  # kept reading past the present and the quiet time, to the deadline
+    assert ends[("t", 0)] == (consumer.next_offset, False)
+    assert ends[("t", 2)] == (7, True)
