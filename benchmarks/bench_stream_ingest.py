@@ -433,11 +433,11 @@ def bench_storage(spark: Any, work: Path, storage: str, args: argparse.Namespace
 
 #: Freshness variants on s3 storage: the stream as the embedded stack runs it, then what it would be without
 #: its broker-log trimming and with one broker connection per task (before 2026-12-07): name -> (trim the
-#: log, settings changed).
-FRESH_VARIANTS: dict[str, tuple[bool, dict[str, Any]]] = {
-    "stream": (True, {}),
-    "untrimmed": (False, {}),
-    "one_consumer": (True, {"stream_read_consumers": 1}),
+#: log, settings changed, what the summary calls it).
+FRESH_VARIANTS: dict[str, tuple[bool, dict[str, Any], str]] = {
+    "stream": (True, {}, "as the stack runs it"),
+    "untrimmed": (False, {}, "without trimming the broker's log"),
+    "one_consumer": (True, {"stream_read_consumers": 1}, "one consumer per task"),
 }
 
 
@@ -453,11 +453,10 @@ def measure_freshness(
     for round_number in range(args.fresh_rounds):
         shift = round_number % len(variants)
         for name in variants[shift:] + variants[:shift]:
-            trim, changes = FRESH_VARIANTS[name]
+            trim, changes, _ = FRESH_VARIANTS[name]
             trim = trim and storage == "s3"
             settings = fresh_settings(broker_storage_port=broker.storage_port, **changes)
             found = freshness(spark, settings, FRESH_RATE, args.fresh_seconds, trim=trim)
-            found["variant"] = name
             runs[name].append(found)
             print(
                 f"[{storage}] freshness round {round_number + 1} {name}{' (log trimmed)' if trim else ''}: "
@@ -480,11 +479,6 @@ def measure_freshness(
     result = medians(runs["stream"])
     for name in variants[1:]:
         result[name] = medians(runs[name])
-        print(
-            f"[{storage}] freshness p95 {result['p95_s']} s as run, {result[name]['p95_s']} s {name} "
-            f"(medians of {args.fresh_rounds} rounds)",
-            flush=True,
-        )
     return result
 
 
@@ -567,9 +561,8 @@ def main() -> None:
                 f"p95 {fresh['p95_s']} s (target <= {fresh['target_p95_s']} s), max {fresh['max_s']} s, "
                 f"missing {fresh['missing']}"
             )
-            described = {"untrimmed": "without trimming the broker's log", "one_consumer": "one consumer per task"}
-            for name, what in described.items():
-                if name in fresh:
+            for name, (_, _, what) in FRESH_VARIANTS.items():
+                if name != "stream" and name in fresh:
                     plain = fresh[name]
                     print(
                         f"[{storage}] freshness {what}: p50 {plain['p50_s']} s, "
