@@ -162,11 +162,11 @@ def land_events(raw: DataFrame) -> DataFrame:
     :func:`route_events` and :func:`eventlake.streaming.landing.encode_files` in one ``mapInArrow`` pass
     (for Spark's own Kafka connector; the Python source does the same inside its tasks).
     """
-    from eventlake.streaming.arrow_router import route_and_encode
+    from eventlake.streaming.arrow_router import land_batches
     from eventlake.streaming.landing import encoded_spark_schema
 
     columns = raw.select("key", "value", "topic", "partition", "offset", "timestamp")
-    return columns.mapInArrow(route_and_encode, encoded_spark_schema())
+    return columns.mapInArrow(land_batches, encoded_spark_schema())
 
 
 def route_events_sql(raw: DataFrame, event_types: tuple[EventType, ...] = EVENT_TYPES) -> DataFrame:

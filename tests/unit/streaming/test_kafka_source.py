@@ -82,6 +82,18 @@ def test_a_growing_partition_is_read_to_its_listed_end_and_a_still_one_probed() 
     assert probe.probed_from == {}  # a moving listed end costs no probe
 
 
+def test_a_stream_a_read_limit_behind_its_listed_end_is_not_probed() -> None:
+    # A backlog: the listed end stands still (producers stopped) far ahead of the stream.
+    probe = FakeProbe({0: 0}, {0: 1_000}, listed={0: 850})
+    source = reader(probe, max_offsets=300)
+    assert source.latestOffset({"t": {"0": 0}}, ReadMaxRows(300)) == {"t": {"0": 300}}
+    assert source.latestOffset({"t": {"0": 300}}, ReadMaxRows(300)) == {"t": {"0": 600}}
+    assert probe.probed_from == {}  # a probe could not have changed what those batches read
+    assert source.latestOffset({"t": {"0": 600}}, ReadMaxRows(300)) == {"t": {"0": 900}}
+    assert probe.probed_from == {("t", 0): 849}  # less than a limit from the listed end: the tail is probed
+    assert source.reportLatestOffset() == {"t": {"0": 1_000}}
+
+
 def test_records_behind_a_listed_end_that_does_not_move_are_read() -> None:
     # Tansu after a restart: ListOffsets stays at 1 while the log grows to 2,000 and then 4,000 records.
     probe = FakeProbe({0: 0}, {0: 2_000}, listed={0: 1})
