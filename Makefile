@@ -26,6 +26,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync -q requirements.lock
 	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
 	@$(PY) -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages > /dev/null || true
+	@# eventlake's own bytecode too: each Spark worker and Airflow task process would compile it from source
+	@# where PYTHONDONTWRITEBYTECODE is set (it is on the CI machines); a stale .pyc is just recompiled.
+	@$(PY) -m compileall -q -j 0 eventlake > /dev/null || true
 	@touch $@
 
 venv: $(STAMP) ## create/update the Python environment from the lock file
