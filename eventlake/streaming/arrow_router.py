@@ -8,6 +8,7 @@ comparisons, several times cheaper than pydantic's discriminated union or Spark'
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import re
@@ -256,10 +257,6 @@ def compile_router(event_types: tuple[EventType, ...] = EVENT_TYPES) -> Callable
     return route
 
 
-_ROUTER: Callable[[bytes | None], tuple[Any, ...]] | None = None
-_FAST_PATH: FastPath | None = None
-
-
 @contextmanager
 def no_gc() -> Iterator[None]:
     """Garbage collection off for a while: reading and routing a batch allocate a few objects per message,
@@ -273,14 +270,10 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
+@functools.cache
 def _routers() -> tuple[Callable[[bytes | None], tuple[Any, ...]], FastPath]:
     """The exact router and the fast path, compiled on first use (once per process)."""
-    global _ROUTER, _FAST_PATH
-    if _ROUTER is None:
-        _ROUTER = compile_router()
-    if _FAST_PATH is None:
-        _FAST_PATH = FastPath()
-    return _ROUTER, _FAST_PATH
+    return compile_router(), FastPath()
 
 
 _HEAP_FROZEN = False
