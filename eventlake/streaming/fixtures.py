@@ -14,6 +14,8 @@ import pyarrow.dataset as ds
 from eventlake.catalog import EVENT_TYPES, EventType, example_payload
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from eventlake.settings import EventlakeSettings
 
 
@@ -96,8 +98,11 @@ def produce(
     return valid, malformed
 
 
-def produce_malformed(settings: EventlakeSettings, count: int, *, seed: int = 7) -> set[Key]:
-    """``count`` malformed messages straight onto the event topics (no producer API would take them)."""
+def produce_malformed(
+    settings: EventlakeSettings, count: int, *, seed: int = 7, samples: Sequence[bytes] = MALFORMED_SAMPLES
+) -> set[Key]:
+    """``count`` malformed messages (cycling through ``samples``) straight onto the event topics, which no
+    producer API would take; their (topic, partition, offset)."""
     from confluent_kafka import Producer
 
     producer = Producer(
@@ -115,11 +120,12 @@ def produce_malformed(settings: EventlakeSettings, count: int, *, seed: int = 7)
             delivered.add((message.topic(), message.partition(), message.offset()))
 
     for n in range(count):
-        value = MALFORMED_SAMPLES[n % len(MALFORMED_SAMPLES)]
+        value = samples[n % len(samples)]
         producer.produce(rng.choice(topics), key=f"bad-{n}".encode(), value=value, on_delivery=on_delivery)
         producer.poll(0)
-    producer.flush(60)
+    left = producer.flush(60)
     assert not errors, errors[:3]
+    assert left == 0, f"{left} messages not delivered"
     return delivered
 
 

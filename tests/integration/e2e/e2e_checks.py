@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -93,28 +92,6 @@ def read_rows(paths: list[Path], columns: list[str]) -> list[dict[str, Any]]:
 def accepted_events(events_path: Path) -> dict[str, dict[str, Any]]:
     """The load generator's log: one JSON line per distinct acknowledged event, by event id."""
     return {event["event_id"]: event for event in map(json.loads, events_path.read_text().splitlines())}
-
-
-def produce_raw_malformed(settings: EventlakeSettings, count: int, seed: int) -> set[tuple[str, int, int]]:
-    """Put malformed messages straight on the event topics; their (topic, partition, offset)."""
-    from confluent_kafka import Producer
-
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True, "acks": "all"}
-    )
-    delivered: set[tuple[str, int, int]] = set()
-    rng = random.Random(seed)
-    topics = sorted({settings.topic(et.topic_name) for et in EVENT_TYPES})
-
-    def on_delivery(error: Any, message: Any) -> None:
-        assert error is None, error
-        delivered.add((message.topic(), message.partition(), message.offset()))
-
-    for n in range(count):
-        body = MALFORMED_BODIES[n % len(MALFORMED_BODIES)]
-        producer.produce(rng.choice(topics), key=f"bad-{n}".encode(), value=body, on_delivery=on_delivery)
-    assert producer.flush(30) == 0
-    return delivered
 
 
 def landing_rows(settings: EventlakeSettings) -> list[dict[str, Any]]:

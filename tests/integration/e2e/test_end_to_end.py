@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from e2e_checks import (
+    MALFORMED_BODIES,
     accepted_events,
     admin_client,
     assert_curated_equals,
@@ -24,7 +25,6 @@ from e2e_checks import (
     check_query_cli,
     event_window,
     leave_stack_idle,
-    produce_raw_malformed,
     quarantine_coordinates,
     run_dag,
     wait_for_stream,
@@ -35,6 +35,7 @@ from eventlake.lake import hours_between
 from eventlake.loadgen.plan import LoadPlan
 from eventlake.loadgen.runner import LoadOptions, run_load
 from eventlake.settings import EventlakeSettings
+from eventlake.streaming.fixtures import produce_malformed
 
 # The goal is under 15 minutes on 2 cores (the figures print at the end); the limit leaves room for a
 # loaded machine rather than failing a run that is only slow.
@@ -103,7 +104,7 @@ def check_conservation(
     assert summary.accepted > len(distinct), "retried ids were acknowledged more than once"
 
     # Malformed messages straight on the topics (they bypass the API's validation).
-    malformed = produce_raw_malformed(settings, RAW_MALFORMED, SEED)
+    malformed = produce_malformed(settings, RAW_MALFORMED, seed=SEED, samples=MALFORMED_BODIES)
     assert len(malformed) == RAW_MALFORMED
 
     # The stream lands every message once: one landing row per acknowledged message.

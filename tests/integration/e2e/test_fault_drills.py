@@ -28,6 +28,7 @@ import httpx
 import psutil
 import pytest
 from e2e_checks import (
+    MALFORMED_BODIES,
     accepted_events,
     admin_client,
     assert_curated_equals,
@@ -36,7 +37,6 @@ from e2e_checks import (
     check_purchase_report,
     event_window,
     leave_stack_idle,
-    produce_raw_malformed,
     quarantine_coordinates,
     run_dag,
     wait_for_stream,
@@ -49,6 +49,7 @@ from eventlake.loadgen.runner import LoadOptions, LoadSummary, run_load
 from eventlake.settings import REPO_ROOT, EventlakeSettings
 from eventlake.stack.supervisor import Supervisor
 from eventlake.streaming.control import StreamPaths, read_json
+from eventlake.streaming.fixtures import produce_malformed
 
 # The drill takes 15-20 minutes on 2 cores: above the suite's 900 s limit per test.
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(2700)]
@@ -287,7 +288,7 @@ def drill(settings: EventlakeSettings, client: AirflowClient, tmp_path: Path) ->
     # no 503): the count is reported, not required.
     print(f"fault drill: the API answered 503 (re-sent by the client) {summary.resent_after_503} times")
     distinct = accepted_events(events_path)
-    malformed = produce_raw_malformed(settings, RAW_MALFORMED, SEED)
+    malformed = produce_malformed(settings, RAW_MALFORMED, seed=SEED, samples=MALFORMED_BODIES)
 
     # Conservation, as in the end-to-end test. The landing zone may hold an event twice (a copy the
     # broker stored before a 503 and its re-send), never one Kafka offset twice.
