@@ -17,7 +17,16 @@ from functools import cache
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    create_model,
+)
 
 from eventlake.catalog.events import EVENT_TYPES
 from eventlake.catalog.types import Choice, EventType, Integer, Money, Text, Timestamp
@@ -86,6 +95,20 @@ def _exact_money(value: Any) -> Any:
     return value
 
 
+def _has_utc_equivalent(moment: datetime) -> datetime:
+    """An aware time as sent, if it has an equivalent in UTC; ``0001-01-01T00:00:00+01:00`` has none (it
+    would be in year 0, before the first instant a ``datetime`` holds), so it is refused, not published."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("has no equivalent in UTC within years 1 to 9999") from None
+    return moment
+
+
+#: A request's ``event_time``: with its offset (ISO 8601), and one the producer can convert to UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_has_utc_equivalent)]
+
+
 def _pydantic_field(field: Any) -> tuple[Any, Any]:
     annotation = field.type.python_type()
     if isinstance(field.type, Timestamp):
@@ -126,7 +149,7 @@ def _request_model_cached(event_type: str) -> type[BaseModel]:
         __doc__=f"Request body of {et.event_type}: {et.description}",
         event_type=(Literal[et.event_type] | None, Field(None, description="May be omitted on its own endpoint.")),
         event_id=(UUID | None, Field(None, description="Client-chosen id; a retry with the same id is idempotent.")),
-        event_time=(AwareDatetime | None, Field(None, description="When it happened (ISO 8601 with offset).")),
+        event_time=(Instant | None, Field(None, description="When it happened (ISO 8601 with offset).")),
         user_id=(UserId, ...),
         payload=(payload_model(et), ...),
     )

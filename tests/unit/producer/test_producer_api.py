@@ -331,6 +331,23 @@ def test_batch_with_one_event_too_far_in_the_future_publishes_nothing(
     assert publisher.messages == []
 
 
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"])
+def test_an_event_time_with_no_utc_equivalent_is_refused_not_a_server_error(
+    client: FlaskClient, publisher: MemoryPublisher, moment: str
+) -> None:
+    """Found by the fuzz test: the first minute of year 1 at a positive offset is before any UTC datetime."""
+    event = {"user_id": "u", "event_time": moment, "payload": {"amount": "1.00"}}
+
+    single = client.post("/v1/events/game.paid", json=event)
+    batch = client.post("/v1/batch", json={"events": [{**event, "event_type": "game.paid"}]})
+
+    for response in (single, batch):
+        assert response.status_code == 422, response.json
+        assert response.json["details"][0]["field"].endswith("event_time")
+        assert "UTC" in response.json["details"][0]["problem"]
+    assert publisher.messages == []
+
+
 def test_batch_events_share_the_request_and_keep_what_the_client_chose(
     client: FlaskClient, publisher: MemoryPublisher
 ) -> None:
