@@ -240,7 +240,7 @@ class ProducerService:
             event_id = new_id if req.event_id is None else str(req.event_id)
             event_time = received_at
             if req.event_time is not None:
-                event_time = req.event_time.astimezone(UTC)
+                event_time = req.event_time  # in UTC already (the request model's Instant)
                 if event_time > latest_event_time:
                     raise invalid_event(
                         [

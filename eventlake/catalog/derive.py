@@ -95,18 +95,17 @@ def _exact_money(value: Any) -> Any:
     return value
 
 
-def _has_utc_equivalent(moment: datetime) -> datetime:
-    """An aware time as sent, if it has an equivalent in UTC; ``0001-01-01T00:00:00+01:00`` has none (it
-    would be in year 0, before the first instant a ``datetime`` holds), so it is refused, not published."""
+def _in_utc(moment: datetime) -> datetime:
+    """An aware time in UTC, as the envelope publishes it; ``0001-01-01T00:00:00+01:00`` has no equivalent
+    in UTC (it would be in year 0, before the first instant a ``datetime`` holds), so it is refused."""
     try:
-        moment.astimezone(UTC)
+        return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError("has no equivalent in UTC within years 1 to 9999") from None
-    return moment
 
 
-#: A request's ``event_time``: with its offset (ISO 8601), and one the producer can convert to UTC.
-Instant = Annotated[AwareDatetime, AfterValidator(_has_utc_equivalent)]
+#: A request's ``event_time``: sent with its offset (ISO 8601), validated into UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 def _pydantic_field(field: Any) -> tuple[Any, Any]:
