@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +27,14 @@ from bench_compaction import FILTER_HOUR, bench_settings
 
 from eventlake import metastore
 from eventlake.catalog import EVENT_TYPES
-from eventlake.compaction.local_services import free_port, stop, wait_for_port
+from eventlake.compaction.local_services import free_port, hive_metastore
 from eventlake.settings import EventlakeSettings
 from eventlake.spark import spark_conf
-from eventlake.stack.services import metastore_command
 
 #: JVM flags of the metastore with Hive's direct SQL off: DataNucleus (JDO) queries, which can filter on
 #: the int ``event_hour`` only with integral push-down on.
 WITHOUT_DIRECT_SQL = ("-Dhive.metastore.try.direct.sql=false", "-Dhive.metastore.integral.jdo.pushdown=true")
 TABLES = [et.table for et in EVENT_TYPES]
-
-
-@contextmanager
-def metastore_on(home: Path, jvm_flags: tuple[str, ...]) -> Iterator[str]:
-    """The benchmark's metastore (its Derby database under ``home``) with extra JVM flags; yields its URI."""
-    port = free_port(range(23700, 23800))
-    command = metastore_command(home / "conf", port, derby_home=home)
-    command[1:1] = jvm_flags
-    log = home / "diagnose.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=home)
-    try:
-        wait_for_port(port, process, log)
-        yield f"thrift://127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 def per_table_ms(call: Callable[[str], Any], rounds: int) -> float:
@@ -147,7 +128,7 @@ def main() -> int:
     if not (home / "metastore_db").exists():
         parser.error(f"no metastore under {home}: run bench_compaction.py --keep-work-dir first")
     for label, flags in (("direct SQL (as configured)", ()), ("direct SQL off", WITHOUT_DIRECT_SQL)):
-        with metastore_on(home, flags) as uri:
+        with hive_metastore(home, free_port(range(23700, 23800)), jvm_options=flags) as uri:
             settings = bench_settings(args.work_dir, uri, "realistic", 30.0)
             print(f"metastore with {label}:", flush=True)
             runs = spark_phases(settings, args.runs)[1:]

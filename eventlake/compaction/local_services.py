@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,16 +52,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def hive_metastore(home: Path, port: int) -> Iterator[str]:
-    """A thrift Hive Metastore configured as the stack's (Derby under ``home``); yields its URI."""
+def hive_metastore(home: Path, port: int, *, jvm_options: Sequence[str] = ()) -> Iterator[str]:
+    """A thrift Hive Metastore configured as the stack's (Derby under ``home``); yields its URI.
+
+    ``jvm_options`` go before the stack's own (``-Dhive.metastore.try.direct.sql=false``, say, to compare).
+    """
     conf = home / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "hive-site.xml").write_text(hive_site_xml(home / "metastore_db", (home / "warehouse").as_uri()))
     log = home / "metastore.log"
+    command = metastore_command(conf, port, derby_home=home)
+    command[1:1] = jvm_options
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            metastore_command(conf, port, derby_home=home), stdout=out, stderr=subprocess.STDOUT, cwd=home
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=home)
     try:
         wait_for_port(port, process, log)
         yield f"thrift://127.0.0.1:{port}"
