@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eventlake.streaming import READ_CONSUMERS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -99,7 +101,7 @@ class EventlakeSettings(BaseSettings):
     stream_trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval of the stream.")
     stream_max_offsets_per_trigger: int = Field(500_000, description="Upper bound of rows per micro-batch.")
     stream_read_consumers: int = Field(
-        3,
+        READ_CONSUMERS,
         ge=1,
         description="Broker connections each stream task reads its partitions with, side by side (Python source).",
     )

@@ -37,6 +37,8 @@ from typing import Any
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
 
+from eventlake.streaming import READ_CONSUMERS
+
 SOURCE_NAME = "eventlake_kafka"
 #: Same columns, names and order as Spark's built-in Kafka source (minus timestampType).
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
@@ -54,12 +56,6 @@ PROBE_QUIET_SECONDS = 1.0
 READ_STALL_SECONDS = 60.0
 #: librdkafka ``fetch.wait.max.ms`` of every consumer (see :func:`consumer_config`).
 FETCH_WAIT_MS = 200
-#: Consumers a task reads its partitions with, side by side (option ``readConsumers``). Tansu on s3 storage
-#: serves a fetch one record batch at a time, each a request to its object store, so reading is a chain of
-#: round trips that leaves both processes waiting; three connections keep three chains going. Under a steady
-#: 1,000 events/s of one-record batches one consumer read 0.53-0.73 ms per record, two 0.33-0.46, three
-#: 0.24-0.39 (2026-12-07, AMD EPYC 2 cores, alternating in one run).
-READ_CONSUMERS = 3
 
 Offsets = dict[str, dict[str, int]]
 
