@@ -18,6 +18,9 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent.pa
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The end-to-end checks are a helper module, not a test module: without this, a failed assert in them
+# says only "AssertionError" (a CI run at 00:05 UTC did), not what differed.
+pytest.register_assert_rewrite("e2e_checks")
 # Spark's Python workers must run this interpreter (the venv), whichever test starts Spark first.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
