@@ -83,11 +83,21 @@ def yesterday(now: datetime) -> ReportInterval:
     return aligned_interval(now - timedelta(days=1), "daily")
 
 
+#: Seeding this close to midnight UTC waits for it, so that the day seeded is the day the test's run reports on.
+MIDNIGHT_MARGIN_SECONDS = 180
+
+
 @pytest.fixture(scope="session")
 def seed_yesterday(analytics_stack: EventlakeSettings) -> tuple[ReportInterval, dict[str, list[dict]]]:
     """Curated data for the day a manual daily run reports on, published in the stack's metastore."""
+    import time
     from datetime import UTC
 
+    # The test triggers the daily DAG within a minute of this; both must mean the same "yesterday".
+    now = datetime.now(UTC)
+    to_midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()
+    if to_midnight < MIDNIGHT_MARGIN_SECONDS:
+        time.sleep(to_midnight + 1)
     interval = yesterday(datetime.now(UTC))
     # Not the day's last three hours: between 00:00 and 03:00 UTC the end-to-end test's window (two closed
     # hours ending an hour before now, on the same session's stack) lies in them, and its checks count
