@@ -49,7 +49,7 @@ from eventlake.loadgen.plan import LoadPlan  # noqa: E402
 from eventlake.loadgen.runner import LoadOptions, run_load  # noqa: E402
 from eventlake.settings import EventlakeSettings  # noqa: E402
 from eventlake.stack.testing import running_stack  # noqa: E402
-from eventlake.streaming.control import StreamPaths, read_json  # noqa: E402
+from eventlake.streaming.control import StreamPaths, driver_progress, read_json  # noqa: E402
 
 SEED = 20261201
 TABLE_OF = {et.event_type: et.table for et in EVENT_TYPES}
@@ -144,8 +144,7 @@ def wait_for_running_stream(settings: EventlakeSettings, since: float, timeout: 
     paths = StreamPaths.under(settings.run_dir)
     deadline = since + timeout
     while time.monotonic() < deadline:
-        driver, progress = read_json(paths.driver), read_json(paths.progress) or {}
-        if driver and progress.get("active") and progress.get("fencing_token") == driver.get("token"):
+        if (driver_progress(paths) or {}).get("active"):
             return time.monotonic() - since
         time.sleep(0.5)
     raise RuntimeError(f"the stream's query did not run within {timeout:.0f} s: {read_json(paths.progress)}")
@@ -155,16 +154,10 @@ def measure(settings: EventlakeSettings, args: argparse.Namespace, work: Path) -
     password = settings.admin_password.get_secret_value()
     client = AirflowClient(settings.airflow_url, settings.admin_username, password)
     client.wait_for_dags(["kafka_topics", "bootstrap_tables", "stream_supervisor", "compact_events"], timeout=300)
-    stream_asked = 0.0
-    for dag_id, conf in (
-        ("kafka_topics", None),
-        ("bootstrap_tables", None),
-        ("stream_supervisor", {"action": "start"}),
-    ):
-        stream_asked = time.monotonic()  # after the loop: when the supervisor's start run was asked
-        run_id, state = client.run_dag(dag_id, conf=conf)
-        if state != "success":
-            raise RuntimeError(f"{dag_id} {run_id} ended {state}:\n{client.failed_task_logs(dag_id, run_id)}")
+    run_or_fail(client, "kafka_topics")
+    run_or_fail(client, "bootstrap_tables")
+    stream_asked = time.monotonic()
+    run_or_fail(client, "stream_supervisor", conf={"action": "start"})
     # The supervisor's run ends once it has launched the driver; the load waits for the driver's query to
     # run, so the delays below are the running platform's, not a cold start's (reported on its own).
     stream_ready_seconds = wait_for_running_stream(settings, stream_asked, timeout=300)

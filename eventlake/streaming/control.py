@@ -73,6 +73,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def driver_progress(paths: StreamPaths, driver: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The progress document of ``driver`` (default: the driver the driver file names), or None while the
+    progress file is absent or a previous driver's (its fencing token is not the driver's)."""
+    driver = (read_json(paths.driver) or {}) if driver is None else driver
+    progress = read_json(paths.progress)
+    if progress is None or progress.get("fencing_token") != driver.get("token"):
+        return None
+    return progress
+
+
 def read_token(paths: StreamPaths) -> int:
     try:
         return int(paths.fencing_token.read_text().strip() or 0)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from eventlake.streaming.control import (
     FENCING_TOKEN_ENV,
     StreamPaths,
+    driver_progress,
     read_json,
     read_token,
     write_json_atomic,
@@ -216,10 +217,7 @@ class StreamSupervisor:
 
     def _progress(self, state: dict[str, Any]) -> dict[str, Any] | None:
         """The progress of the current driver (a stale file of a previous driver does not count)."""
-        progress = read_json(self.paths.progress)
-        if progress is None or progress.get("fencing_token") != state.get("token"):
-            return None
-        return progress
+        return driver_progress(self.paths, state)
 
     def _record_death(self, state: dict[str, Any], *, reason: str) -> dict[str, Any]:
         lived = self.clock() - state.get("started_epoch", 0)
